@@ -1,0 +1,49 @@
+import { errorText, NatnsError } from '../errors.js';
+
+interface Command {
+  help: string;
+  run: (args: string[]) => Promise<number>;
+}
+
+/** Each command is loaded only when it runs. */
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  list: { summary: 'list every network mapping (--json for scripts)', load: () => import('./list.js') },
+  show: { summary: 'one network in detail, with what the kernel holds', load: () => import('./show.js') },
+  release: { summary: "return a stopped network's upstream address to its pool", load: () => import('./release.js') },
+};
+
+export const usage = `Usage: natns COMMAND [OPTIONS]
+
+natns gives each libvirt network its own NAT router in a network namespace, so many
+networks can reuse the same private subnet. libvirt's hooks build and remove the routers;
+this command shows and manages them.
+
+Commands:
+${Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)}${c.summary}`).join('\n')}
+
+Run 'natns COMMAND --help' for a command's options.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    process.stderr.write(`natns: unknown command '${name}'\n\n${usage}`);
+    return 2;
+  }
+  try {
+    const command = await entry.load();
+    if (args.includes('--help') || args.includes('-h')) {
+      process.stdout.write(command.help);
+      return 0;
+    }
+    return await command.run(args);
+  } catch (err) {
+    process.stderr.write(`natns: ${errorText(err)}\n`);
+    return err instanceof NatnsError ? err.exitCode : 1;
+  }
+}

@@ -1,0 +1,50 @@
+import { makeContext } from '../core/context.js';
+import { inspect } from '../core/status.js';
+import { InputError } from '../errors.js';
+import { run as exec } from '../kernel/exec.js';
+import { namespaceExists } from '../kernel/sysfs.js';
+import { printable } from '../text.js';
+import { mapping } from './list.js';
+
+export const help = `Usage: natns show NETWORK [--json]
+
+One network's mapping in detail, with what the kernel holds right now: the namespace's links,
+addresses, routes and nft table, and every difference from what natns planned.
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const name = args.find((a) => !a.startsWith('-'));
+  if (!name) throw new InputError('natns show needs a NETWORK name (see natns list)');
+  const record = makeContext().records.findByName(name);
+  if (!record) throw new InputError(`natns knows no network '${printable(name)}' (see natns list)`);
+  const m = mapping(record);
+  const found = await inspect(record);
+  const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
+  if (args.includes('--json')) {
+    process.stdout.write(JSON.stringify({ ...m, phase: record.phase, differences, kernel: found.observed ?? null }, null, 2) + '\n');
+    return 0;
+  }
+  const out: string[] = [
+    `Network:         ${m.network} (${m.uuid})`,
+    `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
+    `Bridge:          ${m.bridge}`,
+    `Namespace:       ${m.namespace}`,
+    `Private gateway: ${m.private}`,
+    `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
+  ];
+  if (found.desired) out.push(`Veth patches:    ${found.desired.lan.host} <-> ${found.desired.lan.peer}, ${found.desired.wan.host} <-> ${found.desired.wan.peer}`);
+  out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
+  for (const d of differences) out.push(`  - ${d}`);
+  if (namespaceExists(record.namespace)) {
+    for (const [title, argv] of [
+      ['Addresses', ['-n', record.namespace, '-br', 'addr', 'show']],
+      ['Routes', ['-n', record.namespace, 'route', 'show']],
+      ['nft', ['netns', 'exec', record.namespace, 'nft', 'list', 'table', 'ip', 'natns']],
+    ] as const) {
+      const r = await exec('ip', [...argv]);
+      out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));
+    }
+  }
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { InputError, NatnsError } from '../errors.js';
+import {
+  broadcastOf, formatCidr, formatIPv4, inSubnet, networkOf, parseCidr, parseIPv4,
+} from '../ipv4.js';
+import { printable } from '../text.js';
+import { validateIfName, validatePoolName } from '../validate.js';
+
+/** An upstream address pool: addresses first..last on `bridge`, reached through `gateway`. */
+export interface PoolConfig {
+  name: string;
+  bridge: string;
+  subnet: { address: number; prefix: number };
+  gateway: number;
+  first: number;
+  last: number;
+}
+
+export interface HostConfig {
+  pools: Map<string, PoolConfig>;
+}
+
+export function parseConfig(json: string, source: string): HostConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(raw)) throw new InputError(`${source} must hold a JSON object like {"pools": {...}}`);
+  const unknownKeys = Object.keys(raw).filter((k) => k !== 'pools');
+  if (unknownKeys.length > 0) throw new InputError(`${source}: unknown setting(s) ${unknownKeys.map(printable).join(', ')}`);
+  const pools = new Map<string, PoolConfig>();
+  const rawPools = raw.pools ?? {};
+  if (!isObject(rawPools)) throw new InputError(`${source}: "pools" must be an object of named pools`);
+  for (const [name, value] of Object.entries(rawPools)) {
+    pools.set(name, parsePool(name, value, `${source}: pool "${printable(name)}"`));
+  }
+  return { pools };
+}
+
+function parsePool(name: string, value: unknown, where: string): PoolConfig {
+  validatePoolName(name, where);
+  if (!isObject(value)) throw new InputError(`${where} must be an object`);
+  const str = (key: string): string => {
+    const v = value[key];
+    if (typeof v !== 'string') throw new InputError(`${where} needs "${key}" as a string`);
+    return v;
+  };
+  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last']);
+  const extra = Object.keys(value).filter((k) => !known.has(k));
+  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')}`);
+  const bridge = validateIfName(str('bridge'), `${where} bridge`);
+  const cidr = parseCidr(str('subnet'), `${where} subnet`);
+  const subnet = { address: networkOf(cidr.address, cidr.prefix), prefix: cidr.prefix };
+  const subnetText = formatCidr(subnet.address, subnet.prefix);
+  const gateway = parseIPv4(str('gateway'), `${where} gateway`);
+  const first = parseIPv4(str('first'), `${where} first`);
+  const last = parseIPv4(str('last'), `${where} last`);
+  for (const [key, addr] of [['gateway', gateway], ['first', first], ['last', last]] as const) {
+    if (!inSubnet(addr, subnet.address, subnet.prefix)) {
+      throw new InputError(`${where}: ${key} ${formatIPv4(addr)} is outside the pool's subnet ${subnetText}`);
+    }
+  }
+  if (first > last) throw new InputError(`${where}: first ${formatIPv4(first)} comes after last ${formatIPv4(last)}`);
+  if (subnet.prefix < 31 && (first === subnet.address || last === broadcastOf(subnet.address, subnet.prefix))) {
+    throw new InputError(`${where}: the range ${formatIPv4(first)}-${formatIPv4(last)} includes the network or broadcast address of ${subnetText}`);
+  }
+  if (gateway >= first && gateway <= last) {
+    throw new InputError(`${where}: gateway ${formatIPv4(gateway)} lies inside the range ${formatIPv4(first)}-${formatIPv4(last)}; it must not be handed out`);
+  }
+  return { name, bridge, subnet, gateway, first, last };
+}
+
+/** A missing config file is an empty one: networks with a fixed upstream need no pool. */
+export function loadConfig(path: string): HostConfig {
+  let json: string;
+  try {
+    json = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { pools: new Map() };
+    throw new NatnsError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(json, path);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,158 @@
+import { join } from 'node:path';
+import { InputError, NatnsError, withContext } from '../errors.js';
+import { formatIPv4, parseIPv4 } from '../ipv4.js';
+import { checkNoOverlap, resolveUpstream } from '../ipam/upstream.js';
+import { ipBatch } from '../kernel/ip.js';
+import { ensureRouter, removeNftFile, removeRouter, routerNames } from '../kernel/router.js';
+import { bridgePorts, isBridge, linkExists, linkMtu, namespaceExists } from '../kernel/sysfs.js';
+import type { NatSpec, NetworkDefinition } from '../libvirt/network-xml.js';
+import type { RouterChanges } from '../plan/diff.js';
+import { isNatnsHostDevice } from '../plan/names.js';
+import { planRouter, type DesiredRouter, type Upstream } from '../plan/router.js';
+import { withLock } from '../state/lock.js';
+import type { NetworkRecord } from '../state/records.js';
+import type { Context } from './context.js';
+
+/** A network that carries natns metadata. */
+export type NatNetwork = NetworkDefinition & { nat: NatSpec };
+
+function networkLock(ctx: Context, uuid: string): string {
+  return join(ctx.lockDir, `network-${uuid}.lock`);
+}
+
+export function upstreamOf(record: NetworkRecord): Upstream {
+  const u = record.upstream;
+  return {
+    bridge: u.bridge, address: parseIPv4(u.address, 'record'), prefix: u.prefix,
+    gateway: parseIPv4(u.gateway, 'record'), ...(u.pool ? { pool: u.pool } : {}),
+  };
+}
+
+/**
+ * Validate and lease, touching no network device: what `start begin` does, so a refusal costs
+ * nothing. Idempotent: the `started` step runs it again in case `start begin` never ran for us.
+ */
+async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstream; previous?: NetworkRecord }> {
+  const previous = ctx.records.read(net.uuid);
+  const spec = net.nat.upstream;
+  const upstreamBridge = spec.kind === 'pool' ? ctx.config().pools.get(spec.pool)?.bridge : spec.bridge;
+  if (upstreamBridge !== undefined && !isBridge(upstreamBridge)) {
+    const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
+    throw new InputError(
+      `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
+    );
+  }
+  const upstream = await resolveUpstream(
+    spec, { uuid: net.uuid, name: net.name }, ctx.config(), ctx.leases, ctx.lockDir,
+    previous ? upstreamOf(previous) : undefined,
+  );
+  try {
+    checkNoOverlap(net.nat.private, upstream);
+  } catch (err) {
+    if (!previous) ctx.leases.release(upstream.bridge, upstream.address, net.uuid);
+    throw err;
+  }
+  return { upstream, ...(previous ? { previous } : {}) };
+}
+
+function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['phase']): Omit<NetworkRecord, 'updated'> {
+  return {
+    uuid: net.uuid,
+    name: net.name,
+    bridge: net.bridge,
+    namespace: routerNames(net.name, net.uuid).namespace,
+    private: { address: formatIPv4(net.nat.private.address), prefix: net.nat.private.prefix },
+    upstream: {
+      address: formatIPv4(upstream.address), prefix: upstream.prefix, bridge: upstream.bridge,
+      gateway: formatIPv4(upstream.gateway), ...(upstream.pool ? { pool: upstream.pool } : {}),
+    },
+    phase,
+  };
+}
+
+/**
+ * `start begin`: libvirt has not created the bridge yet. Reserve the lease, and clear what a
+ * crashed or failed earlier start left behind, including the bridge libvirt 9 does not remove
+ * after a failed `started` hook (it would make this start fail with "File exists").
+ */
+export async function prepareNetwork(net: NatNetwork, ctx: Context): Promise<NetworkRecord> {
+  return withLock(networkLock(ctx, net.uuid), async () => {
+    const { upstream, previous } = await reserve(net, ctx);
+    await removeRouter(routerNames(net.name, net.uuid));
+    if (linkExists(net.bridge)) {
+      const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
+      if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
+        throw new InputError(
+          `bridge ${net.bridge} already exists and was not left behind by natns for this network${foreign.length ? ` (ports: ${foreign.join(', ')})` : ''}, so libvirt cannot create it; remove it (ip link del ${net.bridge}) or give the network another bridge name`,
+        );
+      }
+      await ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
+    }
+    return ctx.records.write(recordFor(net, upstream, 'starting'));
+  });
+}
+
+export interface StartResult {
+  record: NetworkRecord;
+  desired: DesiredRouter;
+  changes: RouterChanges;
+}
+
+/** Build (or converge) the router. On failure everything it made is removed again. */
+export async function startNetwork(net: NatNetwork, ctx: Context): Promise<StartResult> {
+  return withLock(networkLock(ctx, net.uuid), async () => {
+    const { upstream } = await reserve(net, ctx);
+    const desired = planFor(net, upstream);
+    ctx.records.write(recordFor(net, upstream, 'starting'));
+    try {
+      const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
+      const record = ctx.records.write(recordFor(net, upstream, 'running'));
+      return { record, desired, changes };
+    } catch (err) {
+      const cleanup = await removeRouter(routerNames(net.name, net.uuid)).then(() => undefined, (e: unknown) => e);
+      ctx.records.setPhase(net.uuid, 'failed');
+      const wrapped = withContext(`network '${net.name}': building its router failed`, err);
+      if (cleanup) wrapped.message += `; cleanup also failed: ${(cleanup as Error).message}`;
+      throw wrapped;
+    }
+  });
+}
+
+/** The plan for a network, with MTUs read from its two bridges. */
+export function planFor(net: NatNetwork, upstream: Upstream): DesiredRouter {
+  const lanMtu = linkMtu(net.bridge);
+  if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
+  const wanMtu = linkMtu(upstream.bridge);
+  if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${upstream.bridge} does not exist on this host`);
+  return planRouter({
+    name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
+  });
+}
+
+/** `stopped end`: libvirt already removed the bridge. The lease stays for the next start. */
+export async function stopNetwork(net: Pick<NetworkDefinition, 'name' | 'uuid'>, ctx: Context): Promise<void> {
+  await withLock(networkLock(ctx, net.uuid), async () => {
+    await removeRouter(routerNames(net.name, net.uuid));
+    removeNftFile(ctx.nftFile(net.uuid));
+    ctx.records.setPhase(net.uuid, 'stopped');
+  });
+}
+
+/** Forget a network: its lease returns to the pool. Refused while its router is up. */
+export async function releaseNetwork(record: NetworkRecord, ctx: Context): Promise<void> {
+  await withLock(networkLock(ctx, record.uuid), async () => {
+    if (namespaceExists(record.namespace)) {
+      throw new InputError(`network '${record.name}' is running (namespace ${record.namespace} exists); stop it first with 'virsh net-destroy ${record.name}'`);
+    }
+    const up = upstreamOf(record);
+    await withLock(join(ctx.lockDir, `bridge-${up.bridge}.lock`), async () => ctx.leases.release(up.bridge, up.address, record.uuid));
+    removeNftFile(ctx.nftFile(record.uuid));
+    ctx.records.remove(record.uuid);
+  });
+}
+
+/** libvirt 9 leaves the bridge behind when the `started` hook fails; remove it so the next start works. */
+export async function dropBridgeAfterFailedStart(bridge: string): Promise<void> {
+  if (!isBridge(bridge)) return;
+  await ipBatch([`link del ${bridge}`], `remove bridge ${bridge} after the failed start`);
+}

@@ -1,0 +1,51 @@
+import { parseIPv4 } from '../ipv4.js';
+import { observeRouter, type ObservedRouter } from '../kernel/observe.js';
+import { linkExists, linkMaster, linkMtu, namespaceExists } from '../kernel/sysfs.js';
+import { diffRouter, type RouterChanges } from '../plan/diff.js';
+import { hostDeviceNames } from '../plan/names.js';
+import { planRouter, type DesiredRouter } from '../plan/router.js';
+import type { NetworkRecord } from '../state/records.js';
+import { upstreamOf } from './network.js';
+
+export type MappingState = 'up' | 'down' | 'drift';
+
+/**
+ * A quick verdict from sysfs and /run/netns alone (no process per network), so that listing a
+ * thousand networks stays fast; `natns show` and `natns check` do the full comparison.
+ */
+export function quickState(record: NetworkRecord): MappingState {
+  const devices = hostDeviceNames(record.uuid);
+  const present = [namespaceExists(record.namespace), linkExists(devices.lan), linkExists(devices.wan)];
+  if (record.phase !== 'running') return present.some(Boolean) ? 'drift' : 'down';
+  const wired = linkMaster(devices.lan) === record.bridge && linkMaster(devices.wan) === record.upstream.bridge;
+  return present.every(Boolean) && wired ? 'up' : 'drift';
+}
+
+/** The router a running record should have; undefined when its bridges are gone (network down). */
+export function desiredFromRecord(record: NetworkRecord): DesiredRouter | undefined {
+  const upstream = upstreamOf(record);
+  const lan = linkMtu(record.bridge);
+  const wan = linkMtu(upstream.bridge);
+  if (lan === undefined || wan === undefined) return undefined;
+  return planRouter({
+    name: record.name,
+    uuid: record.uuid,
+    bridge: record.bridge,
+    private: { address: parseIPv4(record.private.address, 'record'), prefix: record.private.prefix },
+    upstream,
+    mtu: { lan, wan },
+  });
+}
+
+export interface Inspection {
+  desired?: DesiredRouter;
+  observed?: ObservedRouter;
+  changes?: RouterChanges;
+}
+
+export async function inspect(record: NetworkRecord): Promise<Inspection> {
+  const desired = desiredFromRecord(record);
+  if (!desired) return {};
+  const observed = await observeRouter(desired);
+  return { desired, observed, changes: diffRouter(desired, observed) };
+}

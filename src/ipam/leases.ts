@@ -1,0 +1,87 @@
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync, fsyncSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatIPv4, isIPv4, parseIPv4 } from '../ipv4.js';
+import { readJsonIfExists } from '../state/files.js';
+
+export interface LeaseOwner {
+  uuid: string;
+  /** The network or guest name, for messages only; the UUID is the key. */
+  name: string;
+  pool?: string;
+}
+
+/**
+ * Upstream addresses, one file per address under leases/<bridge>/<address>, created with
+ * O_EXCL: the filesystem itself refuses a second owner. Addresses are unique per upstream
+ * bridge (one L2 segment), whether they came from a pool or were fixed in the metadata.
+ */
+export class LeaseStore {
+  constructor(private readonly dir: string) {}
+
+  private file(bridge: string, address: number): string {
+    return join(this.dir, bridge, formatIPv4(address));
+  }
+
+  holder(bridge: string, address: number): LeaseOwner | undefined {
+    return readJsonIfExists<LeaseOwner>(this.file(bridge, address));
+  }
+
+  /** Take the address for `owner`; returns the other owner when someone else holds it. */
+  claim(bridge: string, address: number, owner: LeaseOwner): LeaseOwner | undefined {
+    mkdirSync(join(this.dir, bridge), { recursive: true, mode: 0o755 });
+    try {
+      const fd = openSync(this.file(bridge, address), 'wx', 0o644);
+      try {
+        writeSync(fd, JSON.stringify(owner) + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const current = this.holder(bridge, address);
+    if (current === undefined) {
+      // A crash between create and write leaves an empty file; it belongs to nobody.
+      rmSync(this.file(bridge, address), { force: true });
+      return this.claim(bridge, address, owner);
+    }
+    return current.uuid === owner.uuid ? undefined : current;
+  }
+
+  release(bridge: string, address: number, uuid: string): void {
+    if (this.holder(bridge, address)?.uuid === uuid) rmSync(this.file(bridge, address), { force: true });
+  }
+
+  /** Addresses leased on one bridge: a single readdir, not one read per lease. */
+  used(bridge: string): Set<number> {
+    try {
+      return new Set(readdirSync(join(this.dir, bridge)).filter(isIPv4).map((a) => parseIPv4(a, 'lease')));
+    } catch {
+      return new Set();
+    }
+  }
+
+  /** Every lease of `uuid` on `bridge`; used only when a network's own record was lost. */
+  leasesOf(bridge: string, uuid: string): number[] {
+    return [...this.used(bridge)].filter((a) => this.holder(bridge, a)?.uuid === uuid).sort((a, b) => a - b);
+  }
+
+  all(): { bridge: string; address: string; owner: LeaseOwner }[] {
+    const out: { bridge: string; address: string; owner: LeaseOwner }[] = [];
+    let bridges: string[];
+    try {
+      bridges = readdirSync(this.dir);
+    } catch {
+      return out;
+    }
+    for (const bridge of bridges) {
+      for (const a of this.used(bridge)) {
+        const owner = this.holder(bridge, a);
+        if (owner) out.push({ bridge, address: formatIPv4(a), owner });
+      }
+    }
+    return out;
+  }
+}

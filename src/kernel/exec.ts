@@ -1,0 +1,51 @@
+import { execa } from 'execa';
+import { NatnsError } from '../errors.js';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Count of processes natns has spawned; the hook reports it and tests hold it to a budget. */
+export const spawned = { count: 0 };
+
+/** Run argv (never through a shell) and return whatever happened; callers decide what failure means. */
+export async function run(file: string, args: string[], input?: string): Promise<RunResult> {
+  spawned.count += 1;
+  const result = await execa(file, args, {
+    input: input ?? '',
+    reject: false,
+    stripFinalNewline: false,
+    env: { LC_ALL: 'C' },
+    // Hook commands are short and awaited; execa's exit-handler bookkeeping only adds latency.
+    cleanup: false,
+    extendEnv: true,
+  });
+  if (result.failed && result.exitCode === undefined) {
+    throw new NatnsError(`cannot run ${file}: ${result.shortMessage}`, { cause: result });
+  }
+  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode ?? 1 };
+}
+
+/** Run and throw a readable error on a non-zero exit. */
+export async function runChecked(file: string, args: string[], what: string, input?: string): Promise<string> {
+  const result = await run(file, args, input);
+  if (result.exitCode !== 0) {
+    throw new NatnsError(`${what}: ${explainKernelError(result.stderr)}`, { cause: result });
+  }
+  return result.stdout;
+}
+
+/** iproute2 and nft speak in errno strings; say what they mean for a natns router. */
+export function explainKernelError(stderr: string): string {
+  const text = stderr.trim().replace(/\s+/g, ' ');
+  if (/Nexthop has invalid gateway|Invalid scope/i.test(text)) {
+    return `the gateway is not on-link: it is not inside the subnet of the interface it should be reached through (kernel: ${text})`;
+  }
+  if (/Operation not permitted/i.test(text)) return `permission denied: natns must run as root (kernel: ${text})`;
+  if (/Cannot find device "([^"]+)"/.test(text)) {
+    return `device ${/Cannot find device "([^"]+)"/.exec(text)![1]} does not exist (kernel: ${text})`;
+  }
+  return text === '' ? 'failed without a message' : text;
+}

@@ -1,0 +1,42 @@
+import { run, runChecked } from './exec.js';
+
+/** One `ip -batch` process for a whole list of changes: the batched form is ~6x faster than one ip per step. */
+export async function ipBatch(lines: string[], what: string, netns?: string): Promise<void> {
+  if (lines.length === 0) return;
+  const args = netns === undefined ? ['-batch', '-'] : ['-n', netns, '-batch', '-'];
+  await runChecked('ip', args, what, lines.join('\n') + '\n');
+}
+
+/**
+ * Read-only batch with -force: missing devices are not errors here, they are an answer. Each
+ * command prints one JSON document on its own line; a missing object prints nothing on stdout.
+ */
+export async function ipJsonLines(lines: string[], netns?: string): Promise<unknown[]> {
+  const args = ['-d', '-j', '-force', ...(netns === undefined ? [] : ['-n', netns]), '-batch', '-'];
+  const result = await run('ip', args, lines.join('\n') + '\n');
+  return result.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown);
+}
+
+export interface IpLink {
+  ifindex: number;
+  ifname: string;
+  link_index?: number;
+  flags?: string[];
+  mtu?: number;
+  master?: string;
+  operstate?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  type?: string;
+}

@@ -1,0 +1,68 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { NatnsError } from '../errors.js';
+import { diffRouter, type RouterChanges } from '../plan/diff.js';
+import { hostDeviceNames, namespaceName } from '../plan/names.js';
+import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
+import { run } from './exec.js';
+import { ipBatch, ipJsonLines, type IpLink } from './ip.js';
+import { observeRouter } from './observe.js';
+import { linkExists, namespaceExists } from './sysfs.js';
+
+/**
+ * Converge the kernel on `desired`: observe, diff, then at most three batched processes
+ * (host ip batch, namespace ip batch that also runs sysctl and nft -f). Safe to repeat.
+ */
+export async function ensureRouter(desired: DesiredRouter, nftFile: string): Promise<RouterChanges> {
+  const changes = diffRouter(desired, await observeRouter(desired));
+  if (changes.conflicts.length > 0) throw new NatnsError(changes.conflicts.join('; '));
+  const ns = desired.namespace;
+  await ipBatch(changes.nsFirst, `clear stale links in ${ns}`, ns);
+  await ipBatch(changes.host, `create namespace ${ns} and its veth patches`);
+  const inside = [...changes.ns];
+  const sysctls = Object.entries(changes.sysctls).map(([k, v]) => `${k}=${v}`);
+  if (sysctls.length > 0) inside.push(`netns exec ${ns} sysctl -qw ${sysctls.join(' ')}`);
+  if (changes.nft) {
+    mkdirSync(dirname(nftFile), { recursive: true });
+    writeFileSync(nftFile, nftReplaceScript(desired), { mode: 0o600 });
+    inside.push(`netns exec ${ns} nft -f ${nftFile}`);
+  }
+  await ipBatch(inside, `configure addresses, routes and nft rules in ${ns}`, ns);
+  return changes;
+}
+
+export interface RouterNames {
+  namespace: string;
+  hostDevices: string[];
+}
+
+export function routerNames(network: string, uuid: string): RouterNames {
+  const d = hostDeviceNames(uuid);
+  return { namespace: namespaceName(network), hostDevices: [d.lan, d.wan] };
+}
+
+/**
+ * Remove a router by its names alone (no plan needed, so it works after the config changed).
+ * Deleting the host ends first takes the veth pairs down synchronously; a namespace delete
+ * alone would leave them to the kernel's asynchronous cleanup and a quick restart would collide.
+ * A device under natns's name that is not a veth is not natns's and stays. Missing objects are
+ * fine; every failure is collected and reported together.
+ */
+export async function removeRouter(names: RouterNames): Promise<void> {
+  const present = names.hostDevices.filter(linkExists);
+  const kinds = present.length ? ((await ipJsonLines(present.map((d) => `link show dev ${d}`))).flat() as IpLink[]) : [];
+  const ours = kinds.filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname);
+  const lines = ours.map((d) => `link del ${d}`);
+  if (namespaceExists(names.namespace)) lines.push(`netns del ${names.namespace}`);
+  if (lines.length === 0) return;
+  const result = await run('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
+  const left = ours.filter(linkExists);
+  if (namespaceExists(names.namespace)) left.push(`namespace ${names.namespace}`);
+  if (left.length > 0) {
+    throw new NatnsError(`could not remove ${left.join(', ')}: ${result.stderr.trim() || 'no error given'}`);
+  }
+}
+
+export function removeNftFile(nftFile: string): void {
+  rmSync(nftFile, { force: true });
+}

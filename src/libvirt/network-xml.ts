@@ -1,0 +1,115 @@
+import { InputError, withContext } from '../errors.js';
+import {
+  broadcastOf, inSubnet, isHostAddress, networkOf, parseIPv4, parsePrefix, subnetsOverlap, formatCidr, formatIPv4,
+} from '../ipv4.js';
+import { validateIfName, validateNetworkName, validatePoolName, validateUuid } from '../validate.js';
+import { attr, child, children, namespacedChild, prefixedChildren, text, type XmlNode } from './xml.js';
+
+export const NETWORK_NS_URI = 'urn:natns:network:1';
+
+export type UpstreamSpec =
+  | { kind: 'pool'; pool: string }
+  | { kind: 'fixed'; bridge: string; address: number; prefix: number; gateway: number };
+
+/** What the natns metadata of one network asks for, validated. */
+export interface NatSpec {
+  private: { address: number; prefix: number };
+  upstream: UpstreamSpec;
+}
+
+export interface NetworkDefinition {
+  name: string;
+  uuid: string;
+  /** undefined for networks without natns metadata, which natns leaves alone. */
+  nat: NatSpec | undefined;
+  bridge: string;
+}
+
+/** Read a `<network>` element (from hook stdin or `virsh net-dumpxml`). */
+export function readNetwork(network: XmlNode): NetworkDefinition {
+  const name = validateNetworkName(text(child(network, 'name')));
+  const meta = namespacedChild(child(network, 'metadata'), NETWORK_NS_URI, 'nat');
+  if (meta === undefined) {
+    return { name, uuid: text(child(network, 'uuid')) ?? '', bridge: attr(child(network, 'bridge'), 'name') ?? '', nat: undefined };
+  }
+  try {
+    const uuid = validateUuid(text(child(network, 'uuid')), 'network <uuid>');
+    const bridge = validateIfName(attr(child(network, 'bridge'), 'name'), '<bridge name>');
+    if (children(network, 'ip').length > 0) {
+      throw new InputError(
+        'the network has an <ip> element, so libvirt would put that address on the host itself; a natns network must have none (natns holds the gateway inside its namespace)',
+      );
+    }
+    if (children(network, 'forward').length > 0) {
+      throw new InputError('the network has a <forward> element; a natns network must be isolated (no <forward>): natns does the forwarding');
+    }
+    return { name, uuid, bridge, nat: readNatSpec(meta.node, meta.prefix) };
+  } catch (err) {
+    throw withContext(`network '${name}': natns metadata`, err);
+  }
+}
+
+function single(node: XmlNode, prefix: string, local: string, required: boolean): XmlNode | undefined {
+  const found = prefixedChildren(node, prefix, local);
+  if (found.length > 1) throw new InputError(`<${local}> appears ${found.length} times; give it once`);
+  if (required && found.length === 0) throw new InputError(`<${local}> is missing`);
+  return found[0];
+}
+
+function requireAttr(node: XmlNode, element: string, name: string): string {
+  const value = attr(node, name);
+  if (value === undefined) throw new InputError(`<${element}> needs the attribute ${name}="..."`);
+  return value;
+}
+
+function readNatSpec(nat: XmlNode, prefix: string): NatSpec {
+  const priv = single(nat, prefix, 'private', true)!;
+  const address = parseIPv4(requireAttr(priv, 'private', 'address'), '<private address>');
+  const privPrefix = parsePrefix(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 8, 30);
+  if (!isHostAddress(address, privPrefix)) {
+    throw new InputError(`<private address> ${formatIPv4(address)} is the network or broadcast address of ${formatCidr(networkOf(address, privPrefix), privPrefix)}`);
+  }
+  const up = single(nat, prefix, 'upstream', true)!;
+  const upstream = readUpstream(up);
+  if (upstream.kind === 'fixed' && subnetsOverlap(address, privPrefix, upstream.address, upstream.prefix)) {
+    throw new InputError(
+      `private subnet ${formatCidr(networkOf(address, privPrefix), privPrefix)} overlaps upstream subnet ${formatCidr(networkOf(upstream.address, upstream.prefix), upstream.prefix)}; the namespace could not route between them`,
+    );
+  }
+  return { private: { address, prefix: privPrefix }, upstream };
+}
+
+function readUpstream(up: XmlNode): UpstreamSpec {
+  const pool = attr(up, 'pool');
+  const fixedAttrs = ['bridge', 'address', 'prefix', 'gateway'].filter((a) => attr(up, a) !== undefined);
+  if (pool !== undefined) {
+    if (fixedAttrs.length > 0) {
+      throw new InputError(`<upstream> takes either pool="..." or bridge/address/prefix/gateway, not both (found pool and ${fixedAttrs.join(', ')})`);
+    }
+    return { kind: 'pool', pool: validatePoolName(pool, '<upstream pool>') };
+  }
+  if (fixedAttrs.length === 0) {
+    throw new InputError('<upstream> needs pool="NAME" (from /etc/natns/config.json) or bridge, address, prefix and gateway');
+  }
+  const bridge = validateIfName(requireAttr(up, 'upstream', 'bridge'), '<upstream bridge>');
+  const address = parseIPv4(requireAttr(up, 'upstream', 'address'), '<upstream address>');
+  const prefix = parsePrefix(requireAttr(up, 'upstream', 'prefix'), '<upstream prefix>', 1, 32);
+  const gateway = parseIPv4(requireAttr(up, 'upstream', 'gateway'), '<upstream gateway>');
+  checkOnLink(address, prefix, gateway, 'upstream');
+  return { kind: 'fixed', bridge, address, prefix, gateway };
+}
+
+/** The kernel's "Nexthop has invalid gateway" / "Invalid scope", said before we touch the kernel. */
+export function checkOnLink(address: number, prefix: number, gateway: number, what: string): void {
+  const subnet = formatCidr(networkOf(address, prefix), prefix);
+  if (!inSubnet(gateway, address, prefix)) {
+    throw new InputError(`${what} gateway ${formatIPv4(gateway)} is not on-link for ${formatCidr(address, prefix)}: it must lie inside ${subnet}`);
+  }
+  if (gateway === address) throw new InputError(`${what} address ${formatIPv4(address)} is the same as its gateway`);
+  if (!isHostAddress(address, prefix)) {
+    throw new InputError(`${what} address ${formatIPv4(address)} is the network or broadcast address of ${subnet}`);
+  }
+  if (prefix < 31 && gateway === broadcastOf(gateway, prefix)) {
+    throw new InputError(`${what} gateway ${formatIPv4(gateway)} is the broadcast address of ${subnet}`);
+  }
+}

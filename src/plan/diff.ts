@@ -1,0 +1,142 @@
+import type { IpLink } from '../kernel/ip.js';
+import type { ObservedRouter } from '../kernel/observe.js';
+import type { DesiredRouter, LinkPlan } from './router.js';
+
+/**
+ * The difference between a desired router and the kernel, as ip batch lines. Pure: the same
+ * inputs give the same lines, so "ensure twice" can be asserted as "the second diff is empty".
+ */
+export interface RouterChanges {
+  /** Objects in natns's way that natns did not make; it will not touch them. */
+  conflicts: string[];
+  /** Human-readable, one per difference: what `natns check` prints. */
+  differences: string[];
+  /** ip -n NS lines that must run before the host batch (stale namespace-side links). */
+  nsFirst: string[];
+  /** ip -batch lines in the host namespace. */
+  host: string[];
+  /** ip -n NS -batch lines, without the sysctl and nft steps. */
+  ns: string[];
+  sysctls: Record<string, string>;
+  nft: boolean;
+}
+
+export function isEmpty(c: RouterChanges): boolean {
+  return c.conflicts.length === 0 && c.differences.length === 0;
+}
+
+export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): RouterChanges {
+  const c: RouterChanges = { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, nft: false };
+  const ns = desired.namespace;
+  if (!observed.namespace) {
+    c.differences.push(`namespace ${ns} is missing`);
+    c.host.push(`netns add ${ns}`);
+  }
+  const lo = observed.ns.find((l) => l.ifname === 'lo');
+  if (!lo || !isUp(lo)) {
+    if (observed.namespace) c.differences.push(`lo is down in ${ns}`);
+    c.ns.push('link set lo up');
+  }
+  const recreated = new Set<string>();
+  for (const link of [desired.lan, desired.wan]) {
+    if (diffLink(link, desired, observed, c)) recreated.add(link.peer);
+  }
+  diffRoutes(desired, observed, recreated, c);
+  for (const [key, value] of Object.entries(desired.sysctls)) {
+    if (observed.sysctls[key] !== value) {
+      if (observed.namespace) c.differences.push(`sysctl ${key} is ${observed.sysctls[key] ?? 'unreadable'}, want ${value}`);
+      c.sysctls[key] = value;
+    }
+  }
+  if (observed.nft !== desired.nft) {
+    if (observed.namespace) {
+      c.differences.push(observed.nft === undefined ? 'nft table ip natns is missing' : 'nft table ip natns differs from the plan');
+    }
+    c.nft = true;
+  }
+  return c;
+}
+
+/** Returns true when the veth pair is (re)created, so everything on it starts from nothing. */
+function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): boolean {
+  const host = observed.host[link.host];
+  const peer = observed.ns.find((l) => l.ifname === link.peer);
+  if (host && kind(host) !== 'veth') {
+    c.conflicts.push(
+      `${link.host} exists as a ${kind(host) ?? 'device of unknown kind'}, not as natns's veth; remove it (ip link del ${link.host}) and start the network again`,
+    );
+    return false;
+  }
+  const paired = host !== undefined && peer !== undefined && kind(peer) === 'veth' &&
+    host.link_index === peer.ifindex && peer.link_index === host.ifindex;
+  if (!paired) {
+    if (host) {
+      c.differences.push(`${link.host} is not paired with ${link.peer} in ${desired.namespace}`);
+      c.host.push(`link del ${link.host}`);
+    } else {
+      c.differences.push(`veth ${link.host} (to ${link.master}) is missing`);
+    }
+    if (peer) c.nsFirst.push(`link del ${link.peer}`);
+    c.host.push(`link add ${link.host} mtu ${link.mtu} master ${link.master} up type veth peer name ${link.peer} mtu ${link.mtu} netns ${desired.namespace}`);
+    c.ns.push(`link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    return true;
+  }
+  if (host.master !== link.master) {
+    c.differences.push(`${link.host} is attached to ${host.master ?? 'no bridge'}, want ${link.master}`);
+    c.host.push(`link set ${link.host} master ${link.master}`);
+  }
+  if (host.mtu !== link.mtu) {
+    c.differences.push(`${link.host} has mtu ${host.mtu}, want ${link.mtu}`);
+    c.host.push(`link set ${link.host} mtu ${link.mtu}`);
+  }
+  if (!isUp(host)) {
+    c.differences.push(`${link.host} is down`);
+    c.host.push(`link set ${link.host} up`);
+  }
+  if (peer.mtu !== link.mtu) {
+    c.differences.push(`${link.peer} has mtu ${peer.mtu}, want ${link.mtu}`);
+    c.ns.push(`link set ${link.peer} mtu ${link.mtu}`);
+  }
+  if (!isUp(peer)) {
+    c.differences.push(`${link.peer} is down`);
+    c.ns.push(`link set ${link.peer} up`);
+  }
+  const have = (peer.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+  for (const extra of have.filter((a) => a !== link.address)) {
+    c.differences.push(`${link.peer} holds ${extra}, which the plan does not`);
+    c.ns.push(`addr del ${extra} dev ${link.peer}`);
+  }
+  if (!have.includes(link.address)) {
+    c.differences.push(`${link.peer} lacks ${link.address}`);
+    c.ns.push(`addr add ${link.address} dev ${link.peer}`);
+  }
+  return false;
+}
+
+function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated: Set<string>, c: RouterChanges): void {
+  // Kernel-made subnet routes follow the addresses; only routes natns adds are compared.
+  const present = observed.routes.filter((r) => r.protocol !== 'kernel' && !(r.dev && recreated.has(r.dev)));
+  const key = (r: { dst: string; via?: string; gateway?: string; dev?: string }) => `${r.dst} via ${r.via ?? r.gateway ?? '-'} dev ${r.dev ?? '-'}`;
+  const wanted = new Set(desired.routes.map(key));
+  for (const r of present) {
+    if (!wanted.has(key(r))) {
+      c.differences.push(`route ${key(r)} is not in the plan`);
+      c.ns.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`);
+    }
+  }
+  const have = new Set(present.map(key));
+  for (const r of desired.routes) {
+    if (!have.has(key(r))) {
+      if (observed.namespace && !recreated.has(r.dev)) c.differences.push(`route ${key(r)} is missing`);
+      c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}`);
+    }
+  }
+}
+
+function kind(link: IpLink): string | undefined {
+  return link.linkinfo?.info_kind;
+}
+
+function isUp(link: IpLink): boolean {
+  return (link.flags ?? []).includes('UP');
+}

@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every kernel object natns creates carries a natns prefix and a name derived from the network,
+ * so the same network always maps to the same objects and a sweep can tell ours from an admin's.
+ */
+export const NAMESPACE_PREFIX = 'natns-';
+export const HOST_LAN_PREFIX = 'nnl-';
+export const HOST_WAN_PREFIX = 'nnu-';
+/** Inside the namespace only natns lives, so short fixed names keep the rules readable. */
+export const NS_LAN = 'lan';
+export const NS_WAN = 'wan';
+export const NFT_TABLE = 'natns';
+
+export function namespaceName(network: string): string {
+  return `${NAMESPACE_PREFIX}${network}`;
+}
+
+/** 44 bits of the UUID's hash: 15 characters with the prefix, the kernel's IFNAMSIZ limit. */
+export function deviceTag(uuid: string): string {
+  return createHash('sha256').update(uuid.toLowerCase()).digest('hex').slice(0, 11);
+}
+
+export function hostDeviceNames(uuid: string): { lan: string; wan: string } {
+  const tag = deviceTag(uuid);
+  return { lan: `${HOST_LAN_PREFIX}${tag}`, wan: `${HOST_WAN_PREFIX}${tag}` };
+}
+
+export function isNatnsHostDevice(name: string): boolean {
+  return /^nn[lu]-[0-9a-f]{11}$/.test(name);
+}

@@ -1,0 +1,106 @@
+import { formatCidr, formatIPv4, networkOf } from '../ipv4.js';
+import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN } from './names.js';
+
+/** The upstream side a network was given: from a pool lease or fixed in its metadata. */
+export interface Upstream {
+  bridge: string;
+  address: number;
+  prefix: number;
+  gateway: number;
+  pool?: string;
+}
+
+export interface RouterInput {
+  name: string;
+  uuid: string;
+  bridge: string;
+  private: { address: number; prefix: number };
+  upstream: Upstream;
+  /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
+  mtu: { lan: number; wan: number };
+}
+
+export interface LinkPlan {
+  /** veth end in the host namespace, enslaved to `master`. */
+  host: string;
+  /** veth end inside the router namespace, holding `address`. */
+  peer: string;
+  master: string;
+  mtu: number;
+  address: string;
+}
+
+export interface RoutePlan {
+  dst: string;
+  via: string;
+  dev: string;
+}
+
+export interface DesiredRouter {
+  network: string;
+  uuid: string;
+  namespace: string;
+  lan: LinkPlan;
+  wan: LinkPlan;
+  routes: RoutePlan[];
+  sysctls: Record<string, string>;
+  /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare. */
+  nft: string;
+}
+
+export function planRouter(input: RouterInput): DesiredRouter {
+  const devices = hostDeviceNames(input.uuid);
+  const privateNet = formatCidr(networkOf(input.private.address, input.private.prefix), input.private.prefix);
+  const upstreamAddress = formatIPv4(input.upstream.address);
+  return {
+    network: input.name,
+    uuid: input.uuid,
+    namespace: namespaceName(input.name),
+    lan: {
+      host: devices.lan,
+      peer: NS_LAN,
+      master: input.bridge,
+      mtu: input.mtu.lan,
+      address: formatCidr(input.private.address, input.private.prefix),
+    },
+    wan: {
+      host: devices.wan,
+      peer: NS_WAN,
+      master: input.upstream.bridge,
+      mtu: input.mtu.wan,
+      address: formatCidr(input.upstream.address, input.upstream.prefix),
+    },
+    routes: [{ dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN }],
+    sysctls: { 'net.ipv4.ip_forward': '1' },
+    nft: renderNft({ network: input.name, uuid: input.uuid, privateNet, upstreamAddress }),
+  };
+}
+
+/**
+ * One table owned by natns. Forwarding is closed by default: guests may go out, replies come
+ * back, nothing else crosses the router. Outbound traffic is SNATed to the network's own
+ * upstream address rather than masqueraded, which is cheaper and never picks a wrong source.
+ */
+function renderNft(v: { network: string; uuid: string; privateNet: string; upstreamAddress: string }): string {
+  return [
+    `table ip ${NFT_TABLE} {`,
+    `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
+    `\tchain forward {`,
+    `\t\ttype filter hook forward priority filter; policy drop;`,
+    `\t\tct state established,related accept comment "natns:established"`,
+    `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
+    `\t}`,
+    ``,
+    `\tchain postrouting {`,
+    `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+    `\t\toifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
+    `\t}`,
+    `}`,
+    ``,
+  ].join('\n');
+}
+
+/** Replace the table atomically: create-if-missing, delete, define, all in one nft transaction. */
+export function nftReplaceScript(desired: DesiredRouter): string {
+  return `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${desired.nft}`;
+}

@@ -1,0 +1,158 @@
+import { execa } from 'execa';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = join(here, '..', '..');
+export const HOOK = join(repoRoot, 'dist', 'hook-network.mjs');
+export const CLI = join(repoRoot, 'dist', 'natns.mjs');
+
+export async function sh(file: string, args: string[], input?: string) {
+  return execa(file, args, { input: input ?? '', reject: false, all: true });
+}
+
+async function must(file: string, args: string[], input?: string): Promise<string> {
+  const r = await sh(file, args, input);
+  if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')} failed: ${r.all}`);
+  return r.stdout;
+}
+
+/**
+ * Everything a test makes carries this sandbox's prefix (tst + 5 hex), lives under its temp
+ * directory, or is a natns object of one of its networks; cleanup() removes all of it, also
+ * after a failed assertion.
+ */
+export class Sandbox {
+  readonly id = `tst${randomBytes(3).toString('hex').slice(0, 5)}`;
+  readonly dir = mkdtempSync(join(tmpdir(), 'natns-test-'));
+  readonly env: Record<string, string> = {
+    NATNS_CONFIG: join(this.dir, 'config.json'),
+    NATNS_STATE_DIR: join(this.dir, 'state'),
+    NATNS_LOG_DIR: join(this.dir, 'log'),
+  };
+  private readonly networks: { name: string; uuid: string }[] = [];
+  private readonly children: { kill: (s?: NodeJS.Signals) => boolean }[] = [];
+
+  name(suffix: string): string {
+    return `${this.id}-${suffix}`;
+  }
+
+  /** A network name and UUID that cleanup knows to sweep. */
+  network(suffix: string): { name: string; uuid: string } {
+    const net = { name: this.name(suffix), uuid: randomUUID() };
+    this.networks.push(net);
+    return net;
+  }
+
+  writeConfig(config: unknown): void {
+    writeFileSync(this.env.NATNS_CONFIG!, JSON.stringify(config, null, 2));
+  }
+
+  async bridge(suffix: string): Promise<string> {
+    const name = this.name(suffix);
+    await must('ip', ['link', 'add', name, 'type', 'bridge']);
+    await must('ip', ['link', 'set', name, 'up']);
+    return name;
+  }
+
+  /** A namespace with one veth into `bridge`, holding `cidr` and a default route via `gateway`. */
+  async host(suffix: string, bridge: string, cidr: string, gateway?: string): Promise<string> {
+    const ns = this.name(suffix);
+    const lines = [
+      `netns add ${ns}`,
+      `link add ${ns}h master ${bridge} up type veth peer name eth0 netns ${ns}`,
+    ];
+    await must('ip', ['-batch', '-'], lines.join('\n') + '\n');
+    const inside = ['link set lo up', 'link set eth0 up', `addr add ${cidr} dev eth0`];
+    if (gateway) inside.push(`route add default via ${gateway}`);
+    await must('ip', ['-n', ns, '-batch', '-'], inside.join('\n') + '\n');
+    return ns;
+  }
+
+  /** A TCP listener inside `ns` that records the source address of every connection. */
+  async recorder(ns: string, port: number): Promise<{ sources: () => string[] }> {
+    const child = execa('ip', ['netns', 'exec', ns, process.execPath, join(here, 'recorder.mjs'), String(port)], { reject: false, buffer: false });
+    this.children.push(child);
+    const sources: string[] = [];
+    let ready: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    let pending = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const l of lines) {
+        if (l === 'ready') ready();
+        else if (l.trim()) sources.push(l.trim());
+      }
+    });
+    await Promise.race([isReady, new Promise((_, rej) => setTimeout(() => rej(new Error('recorder did not start')), 10_000))]);
+    return { sources: () => [...sources] };
+  }
+
+  /** Open a TCP connection from inside `ns`; resolves to what the server said, or throws. */
+  async connect(ns: string, address: string, port: number): Promise<string> {
+    return must('ip', ['netns', 'exec', ns, process.execPath, join(here, 'connect.mjs'), address, String(port)]);
+  }
+
+  async ping(ns: string, address: string): Promise<boolean> {
+    const r = await sh('ip', ['netns', 'exec', ns, 'busybox', 'ping', '-c', '1', '-W', '2', address]);
+    return r.exitCode === 0;
+  }
+
+  /** Run the built network hook as libvirt would, with this sandbox's config and state. */
+  async hook(args: string[], stdin: string) {
+    return execa(HOOK, args, { input: stdin, reject: false, env: this.env });
+  }
+
+  async cli(args: string[]) {
+    return execa(CLI, args, { reject: false, env: this.env });
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.children) c.kill('SIGKILL');
+    const lines: string[] = [];
+    const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
+    const mine = new Set<string>();
+    for (const net of this.networks) {
+      const d = hostDeviceNames(net.uuid);
+      mine.add(d.lan).add(d.wan);
+    }
+    for (const l of links) {
+      if (l.ifname.startsWith(this.id) || mine.has(l.ifname)) lines.push(`link del ${l.ifname}`);
+    }
+    const namespaces = new Set(this.networks.map((n) => namespaceName(n.name)));
+    for (const ns of readdirSafe('/run/netns')) {
+      if (ns.startsWith(this.id) || namespaces.has(ns)) lines.push(`netns del ${ns}`);
+    }
+    if (lines.length) await sh('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Every object of this sandbox that is still in the kernel: what a test asserts is empty. */
+  async leftovers(): Promise<string[]> {
+    const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
+    const mine = new Set<string>();
+    for (const net of this.networks) {
+      const d = hostDeviceNames(net.uuid);
+      mine.add(d.lan).add(d.wan);
+    }
+    const namespaces = new Set(this.networks.map((n) => namespaceName(n.name)));
+    return [
+      ...links.filter((l) => mine.has(l.ifname)).map((l) => `link ${l.ifname}`),
+      ...readdirSafe('/run/netns').filter((n) => namespaces.has(n)).map((n) => `netns ${n}`),
+    ];
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,43 @@
+import { parseConfig } from '../../src/config/config.js';
+import { formatIPv4 } from '../../src/ipv4.js';
+
+const pool = { bridge: 'br0', subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' };
+
+function refusal(p: Record<string, unknown>): string {
+  try {
+    parseConfig(JSON.stringify({ pools: { default: p } }), 'config.json');
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('host config', () => {
+  test('reads the documented example', () => {
+    const config = parseConfig(JSON.stringify({ pools: { default: pool } }), 'config.json');
+    const p = config.pools.get('default')!;
+    expect([p.bridge, formatIPv4(p.first), formatIPv4(p.last), formatIPv4(p.gateway), p.subnet.prefix]).toEqual(['br0', '198.51.100.100', '198.51.100.199', '198.51.100.1', 24]);
+  });
+
+  test('an empty object has no pools', () => {
+    expect(parseConfig('{}', 'c').pools.size).toBe(0);
+  });
+
+  test.each([
+    ['a reversed range', { first: '198.51.100.199', last: '198.51.100.100' }, /comes after last/],
+    ['a range outside the subnet', { last: '198.51.101.10' }, /outside the pool's subnet/],
+    ['a gateway inside the range', { gateway: '198.51.100.150' }, /must not be handed out/],
+    ['a gateway outside the subnet', { gateway: '203.0.113.1' }, /outside the pool's subnet/],
+    ['the broadcast address in the range', { last: '198.51.100.255' }, /network or broadcast/],
+    ['a bad subnet', { subnet: '198.51.100.0' }, /CIDR form/],
+    ['a hostile bridge', { bridge: 'br0 up; reboot' }, /not a valid interface name/],
+    ['an unknown key', { typo: 1 }, /unknown key/],
+    ['a missing key', { gateway: undefined }, /needs "gateway"/],
+  ])('refuses %s', (_what, override, message) => {
+    expect(refusal({ ...pool, ...override })).toMatch(message);
+  });
+
+  test('refuses malformed JSON with the file name', () => {
+    expect(() => parseConfig('{"pools": ', '/etc/natns/config.json')).toThrow(/\/etc\/natns\/config.json is not valid JSON/);
+  });
+});

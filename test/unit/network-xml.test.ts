@@ -1,0 +1,123 @@
+import { InputError } from '../../src/errors.js';
+import { formatIPv4 } from '../../src/ipv4.js';
+import { readNetworkHookCall } from '../../src/libvirt/hook-input.js';
+import { readNetwork } from '../../src/libvirt/network-xml.js';
+import { child, parseXml } from '../../src/libvirt/xml.js';
+import { hookData, networkXml } from '../helpers/xml.js';
+
+const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
+
+function read(xml: string) {
+  return readNetwork(child(parseXml(xml, 'test'), 'network')!);
+}
+
+function refusal(xml: string): string {
+  try {
+    read(xml);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('network XML', () => {
+  test('reads the natns metadata of a pool network', () => {
+    const net = read(networkXml({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' }));
+    expect(net).toMatchObject({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' });
+    expect(formatIPv4(net.nat!.private.address)).toBe('10.0.0.1');
+    expect(net.nat!.private.prefix).toBe(24);
+    expect(net.nat!.upstream).toEqual({ kind: 'pool', pool: 'default' });
+  });
+
+  test('accepts any namespace prefix the admin chose', () => {
+    const net = read(networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', natnsPrefix: 'nn', upstream: '<nn:upstream pool="p1"/>' }));
+    expect(net.nat!.upstream).toEqual({ kind: 'pool', pool: 'p1' });
+  });
+
+  test('reads a fixed upstream address', () => {
+    const net = read(networkXml({
+      name: 'n', uuid: UUID, bridge: 'virbr1',
+      upstream: '<natns:upstream bridge="br0" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/>',
+    }));
+    const up = net.nat!.upstream;
+    expect(up.kind).toBe('fixed');
+    if (up.kind === 'fixed') {
+      expect([up.bridge, formatIPv4(up.address), up.prefix, formatIPv4(up.gateway)]).toEqual(['br0', '198.51.100.120', 24, '198.51.100.1']);
+    }
+  });
+
+  test('a network without natns metadata is left alone, whatever its name', () => {
+    const net = read('<network><name>default</name><uuid>x</uuid><forward mode="nat"/><ip address="192.168.122.1"/></network>');
+    expect(net.nat).toBeUndefined();
+  });
+
+  test('metadata in another namespace URI is not ours', () => {
+    const xml = networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1' }).replace('urn:natns:network:1', 'urn:other:1');
+    expect(read(xml).nat).toBeUndefined();
+  });
+
+  test.each([
+    ['gateway off-link', '<natns:upstream bridge="br0" address="198.51.100.120" prefix="24" gateway="203.0.113.1"/>', /gateway 203.0.113.1 is not on-link for 198.51.100.120\/24/],
+    ['pool and fixed together', '<natns:upstream pool="default" bridge="br0"/>', /either pool/],
+    ['nothing', '<natns:upstream/>', /needs pool/],
+    ['prefix 33', '<natns:upstream bridge="br0" address="198.51.100.120" prefix="33" gateway="198.51.100.1"/>', /prefix length '33'/],
+    ['not an address', '<natns:upstream bridge="br0" address="198.51.100.300" prefix="24" gateway="198.51.100.1"/>', /is not an IPv4 address/],
+    ['hostile bridge', '<natns:upstream bridge="br0;reboot" address="198.51.100.2" prefix="24" gateway="198.51.100.1"/>', /not a valid interface name/],
+    ['address is the gateway', '<natns:upstream bridge="br0" address="198.51.100.1" prefix="24" gateway="198.51.100.1"/>', /same as its gateway/],
+  ])('refuses an upstream with %s', (_what, upstream, message) => {
+    expect(refusal(networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream }))).toMatch(message);
+  });
+
+  test('refuses overlapping private and upstream subnets', () => {
+    const msg = refusal(networkXml({
+      name: 'n', uuid: UUID, bridge: 'virbr1', privateAddress: '198.51.100.1', prefix: '25',
+      upstream: '<natns:upstream bridge="br0" address="198.51.100.200" prefix="24" gateway="198.51.100.254"/>',
+    }));
+    expect(msg).toMatch(/overlaps upstream subnet 198.51.100.0\/24/);
+  });
+
+  test.each([
+    ['a 200-character name', { name: 'a'.repeat(200) }, /cannot be used with natns/],
+    ['shell metacharacters in the name', { name: 'x;rm -rf /' }, /cannot be used with natns/],
+    ['nft metacharacters in the name', { name: 'a"}b' }, /cannot be used with natns/],
+    ['a bad uuid', { uuid: 'not-a-uuid' }, /is not a UUID/],
+    ['a bridge name over 15 characters', { bridge: 'virbr1234567890123' }, /not a valid interface name/],
+    ['a private prefix of 31', { prefix: '31' }, /from 8 to 30/],
+    ['a private network address', { privateAddress: '10.0.0.0' }, /network or broadcast address/],
+  ])('refuses %s', (_what, override, message) => {
+    expect(refusal(networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', ...override }))).toMatch(message);
+  });
+
+  test('refuses a network that also has an <ip> (libvirt would put it on the host)', () => {
+    expect(refusal(networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', extra: '<ip address="10.0.0.1" prefix="24"/>' }))).toMatch(/<ip> element/);
+  });
+
+  test('refuses a duplicated <private>', () => {
+    const xml = networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1' }).replace('<natns:private', '<natns:private address="10.1.0.1" prefix="24"/><natns:private');
+    expect(refusal(xml)).toMatch(/appears 2 times/);
+  });
+});
+
+describe('hook input', () => {
+  const xml = hookData(networkXml({ name: 'n1', uuid: UUID, bridge: 'virbr1' }));
+
+  test('reads argv and stdin together', () => {
+    const call = readNetworkHookCall(['n1', 'started', 'begin', '-'], xml);
+    expect(call.operation).toBe('started');
+    expect(call.network.name).toBe('n1');
+  });
+
+  test.each([
+    ['truncated XML', xml.slice(0, 120), /not well-formed/],
+    ['an entity bomb', `<!DOCTYPE x [<!ENTITY a "aaaa">]>${xml}`, /DOCTYPE/],
+    ['no hookData', '<other/>', /no <hookData><network>/],
+    ['empty input', '', /no <hookData>|not well-formed/],
+  ])('refuses %s', (_what, input, message) => {
+    expect(() => readNetworkHookCall(['n1', 'start', 'begin', '-'], input)).toThrow(message);
+  });
+
+  test('refuses argv that names another network', () => {
+    expect(() => readNetworkHookCall(['other', 'start', 'begin', '-'], xml)).toThrow(/names 'n1'/);
+  });
+});

@@ -1,0 +1,139 @@
+import { parseIPv4 } from '../../src/ipv4.js';
+import { NOTHING, type ObservedRouter } from '../../src/kernel/observe.js';
+import { diffRouter, isEmpty } from '../../src/plan/diff.js';
+import { deviceTag, hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
+
+const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
+
+const input: RouterInput = {
+  name: 'tenant-a',
+  uuid: UUID,
+  bridge: 'virbr10',
+  private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
+  upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't'), pool: 'default' },
+  mtu: { lan: 1500, wan: 9000 },
+};
+
+describe('names', () => {
+  test('device names fit IFNAMSIZ, are stable and differ per network', () => {
+    const a = hostDeviceNames(UUID);
+    expect(a).toEqual(hostDeviceNames(UUID.toUpperCase()));
+    for (const n of Object.values(a)) expect(n.length).toBeLessThanOrEqual(15);
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) seen.add(deviceTag(`00000000-0000-4000-8000-${String(i).padStart(12, '0')}`));
+    expect(seen.size).toBe(5000);
+  });
+
+  test('the namespace is named after the network', () => {
+    expect(namespaceName('tenant-a')).toBe('natns-tenant-a');
+  });
+});
+
+describe('plan', () => {
+  const plan = planRouter(input);
+
+  test('wires the two veth patches', () => {
+    expect(plan.lan).toEqual({ host: hostDeviceNames(UUID).lan, peer: 'lan', master: 'virbr10', mtu: 1500, address: '10.0.0.1/24' });
+    expect(plan.wan).toEqual({ host: hostDeviceNames(UUID).wan, peer: 'wan', master: 'br0', mtu: 9000, address: '198.51.100.101/24' });
+    expect(plan.routes).toEqual([{ dst: 'default', via: '198.51.100.1', dev: 'wan' }]);
+    expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+  });
+
+  test('renders the nft table exactly (golden)', () => {
+    expect(nftReplaceScript(plan)).toBe(`table ip natns
+delete table ip natns
+table ip natns {
+\tcomment "natns router for network tenant-a (${UUID})"
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lan" oifname "wan" ip saddr 10.0.0.0/24 accept comment "natns:outbound"
+\t}
+
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "wan" ip saddr 10.0.0.0/24 snat to 198.51.100.101 comment "natns:snat"
+\t}
+}
+`);
+  });
+
+  test('from nothing: one host batch that creates the peers inside the namespace, one namespace batch (golden)', () => {
+    const c = diffRouter(plan, NOTHING);
+    const { lan, wan } = hostDeviceNames(UUID);
+    expect(c.conflicts).toEqual([]);
+    expect(c.nsFirst).toEqual([]);
+    expect(c.host).toEqual([
+      'netns add natns-tenant-a',
+      `link add ${lan} mtu 1500 master virbr10 up type veth peer name lan mtu 1500 netns natns-tenant-a`,
+      `link add ${wan} mtu 9000 master br0 up type veth peer name wan mtu 9000 netns natns-tenant-a`,
+    ]);
+    expect(c.ns).toEqual([
+      'link set lo up',
+      'link set lan up', 'addr add 10.0.0.1/24 dev lan',
+      'link set wan up', 'addr add 198.51.100.101/24 dev wan',
+      'route replace default via 198.51.100.1 dev wan',
+    ]);
+    expect(c.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(c.nft).toBe(true);
+  });
+
+  test('an observed router that matches the plan gives an empty diff', () => {
+    expect(isEmpty(diffRouter(plan, matching(plan)))).toBe(true);
+  });
+
+  test('drift is found and repaired piece by piece', () => {
+    const o = matching(plan);
+    o.host[plan.wan.host]!.master = 'br1';
+    o.ns.find((l) => l.ifname === 'lan')!.addr_info = [{ family: 'inet', local: '10.9.9.9', prefixlen: 24 }];
+    o.routes = [];
+    o.nft = o.nft!.replace('snat to 198.51.100.101', 'snat to 198.51.100.7');
+    const c = diffRouter(plan, o);
+    expect(c.host).toEqual([`link set ${plan.wan.host} master br0`]);
+    expect(c.ns).toEqual(['addr del 10.9.9.9/24 dev lan', 'addr add 10.0.0.1/24 dev lan', 'route replace default via 198.51.100.1 dev wan']);
+    expect(c.nft).toBe(true);
+    expect(c.differences).toHaveLength(5);
+  });
+
+  test('a device of the wrong kind under our name is a conflict, never deleted', () => {
+    const o = matching(plan);
+    o.host[plan.lan.host]!.linkinfo = { info_kind: 'dummy' };
+    const c = diffRouter(plan, o);
+    expect(c.conflicts[0]).toMatch(/exists as a dummy, not as natns's veth/);
+    expect(c.host.some((l) => l.includes(`del ${plan.lan.host}`))).toBe(false);
+  });
+
+  test('an unpaired veth under our name is recreated', () => {
+    const o = matching(plan);
+    o.ns = o.ns.filter((l) => l.ifname !== 'wan');
+    const c = diffRouter(plan, o);
+    expect(c.host).toEqual([`link del ${plan.wan.host}`, expect.stringMatching(`^link add ${plan.wan.host} `)]);
+    expect(c.ns).toEqual(['link set wan up', 'addr add 198.51.100.101/24 dev wan', 'route replace default via 198.51.100.1 dev wan']);
+  });
+});
+
+/** What observeRouter returns for a router built exactly to plan. */
+function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
+  const link = (ifindex: number, ifname: string, peer: number, extra: object) => ({
+    ifindex, ifname, link_index: peer, flags: ['UP'], linkinfo: { info_kind: 'veth' }, ...extra,
+  });
+  return {
+    namespace: true,
+    host: {
+      [plan.lan.host]: link(20, plan.lan.host, 2, { master: 'virbr10', mtu: 1500 }),
+      [plan.wan.host]: link(21, plan.wan.host, 3, { master: 'br0', mtu: 9000 }),
+    },
+    ns: [
+      { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'] },
+      link(2, 'lan', 20, { mtu: 1500, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }),
+      link(3, 'wan', 21, { mtu: 9000, addr_info: [{ family: 'inet', local: '198.51.100.101', prefixlen: 24 }] }),
+    ],
+    routes: [
+      { dst: 'default', gateway: '198.51.100.1', dev: 'wan' },
+      { dst: '10.0.0.0/24', dev: 'lan', protocol: 'kernel' },
+    ],
+    sysctls: { 'net.ipv4.ip_forward': '1' },
+    nft: plan.nft,
+  };
+}
