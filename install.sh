@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Install natns on a Debian 12 KVM host: packages, the natns command, the libvirt hooks and a
+# default config, then restart the libvirt daemons so they read the hooks. Safe to run again.
+#   ./install.sh              install or upgrade
+#   ./install.sh --uninstall  remove the command and the hooks; config and state stay
+set -euo pipefail
+
+PREFIX=/usr/local/lib/natns
+BIN=/usr/local/bin/natns
+HOOKS=/etc/libvirt/hooks
+CONFIG_DIR=/etc/natns
+STATE_DIR=/var/lib/natns
+LOG_DIR=/var/log/natns
+PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base
+  qemu-system-x86 busybox-static linux-image-cloud-amd64 build-essential python3)
+
+say() { printf 'natns install: %s\n' "$*"; }
+die() { printf 'natns install: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+cd "$(dirname "$(readlink -f "$0")")"
+
+have_systemd() { [ -d /run/systemd/system ]; }
+
+# libvirt reads hooks when its daemons start: restart whichever flavour this host runs.
+restart_libvirt() {
+  if have_systemd; then
+    if systemctl is-active --quiet virtnetworkd 2>/dev/null || systemctl is-enabled --quiet virtnetworkd.socket 2>/dev/null; then
+      say "restarting virtnetworkd and virtqemud"
+      systemctl try-restart virtnetworkd virtqemud || true
+    else
+      say "restarting libvirtd"
+      systemctl restart libvirtd
+    fi
+    return
+  fi
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  if pgrep -x libvirtd >/dev/null; then
+    say "restarting libvirtd (no systemd)"
+    pkill -TERM -x libvirtd || true
+    for _ in $(seq 1 100); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
+  else
+    say "starting libvirtd (no systemd)"
+  fi
+  libvirtd -d
+  for _ in $(seq 1 100); do [ -S /run/libvirt/libvirt-sock ] && virsh -c qemu:///system uri >/dev/null 2>&1 && return; sleep 0.1; done
+  die "libvirtd did not come up; see its log"
+}
+
+if [ "${1:-}" = "--uninstall" ]; then
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN"
+  rm -rf "$PREFIX"
+  restart_libvirt
+  say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
+  exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v node >/dev/null || die "Node.js 20 or newer is needed (node not found)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
+
+say "building"
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build
+
+say "installing into $PREFIX"
+rm -rf "$PREFIX.new"
+mkdir -p "$PREFIX.new"
+cp -r dist/. "$PREFIX.new/"
+rm -rf "$PREFIX"
+mv "$PREFIX.new" "$PREFIX"
+ln -sfn "$PREFIX/natns.mjs" "$BIN"
+
+# libvirt 9 runs every executable in these folders; an admin's own hooks/network or hooks/qemu stay untouched.
+mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"
+ln -sfn "$PREFIX/hook-network.mjs" "$HOOKS/network.d/natns"
+ln -sfn "$PREFIX/hook-qemu.mjs" "$HOOKS/qemu.d/natns"
+
+install -d -m 0755 -o root -g root "$CONFIG_DIR" "$STATE_DIR"
+install -d -m 0750 -o root -g root "$LOG_DIR"
+if [ ! -e "$CONFIG_DIR/config.json" ]; then
+  say "writing an empty $CONFIG_DIR/config.json (add upstream pools there; see README)"
+  printf '{\n  "pools": {}\n}\n' > "$CONFIG_DIR/config.json"
+  chmod 0644 "$CONFIG_DIR/config.json"
+fi
+
+restart_libvirt
+say "done: $(natns --help | head -n 1)"

@@ -1,0 +1,76 @@
+import { hostDeviceNames } from '../../src/plan/names.js';
+import { assertInstalledHooksCurrent, ensureLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
+import { Sandbox, sh } from '../helpers/sandbox.js';
+import { networkXml } from '../helpers/xml.js';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Through a real libvirtd and the installed hooks. libvirt 9 leaves a network's bridge behind
+ * when its `started` hook fails, which used to block every later `virsh net-start` with
+ * "File exists": this is that exact sequence.
+ */
+let sb: Sandbox;
+const defined: string[] = [];
+
+beforeAll(async () => {
+  await ensureLibvirtd();
+  assertInstalledHooksCurrent();
+});
+
+beforeEach(() => {
+  sb = new Sandbox();
+});
+
+afterEach(async () => {
+  for (const name of defined.splice(0)) {
+    await virsh('net-destroy', name);
+    await virsh('net-undefine', name);
+    await systemCli(['release', name]);
+  }
+  await sb.cleanup();
+});
+
+async function defineNetwork(xml: string, name: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'natns-e2e-'));
+  try {
+    writeFileSync(join(dir, 'net.xml'), xml);
+    defined.push(name);
+    const r = await virsh('net-define', join(dir, 'net.xml'));
+    expect(r.stderr).toBe('');
+    return (await virsh('net-uuid', name)).stdout.trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a failed start through libvirt leaves no bridge behind, and the next net-start works', async () => {
+  const provider = await sb.bridge('pb');
+  const net = sb.network('lv');
+  const bridge = sb.name('lb');
+  const upstream = `<natns:upstream bridge="${provider}" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/>`;
+  const xml = networkXml({ name: net.name, uuid: net.uuid, bridge, upstream });
+  const uuid = await defineNetwork(xml, net.name);
+  expect(uuid).toBe(net.uuid);
+
+  const blocker = hostDeviceNames(uuid).wan;
+  expect((await sh('ip', ['link', 'add', blocker, 'type', 'bridge'])).exitCode).toBe(0);
+  try {
+    const failed = await virsh('net-start', net.name);
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stderr).toContain(`natns: network '${net.name}': building its router failed: ${blocker} exists as a bridge`);
+    expect((await sh('ip', ['link', 'show', bridge])).exitCode).not.toBe(0);
+    expect((await virsh('net-info', net.name)).stdout).toMatch(/Active:\s+no/);
+  } finally {
+    await sh('ip', ['link', 'del', blocker]);
+  }
+
+  const started = await virsh('net-start', net.name);
+  expect({ code: started.exitCode, err: started.stderr }).toEqual({ code: 0, err: '' });
+  const list = JSON.parse((await systemCli(['list', '--json'])).stdout) as { network: string; state: string; upstream: { address: string } }[];
+  expect(list.find((m) => m.network === net.name)).toMatchObject({ state: 'up', upstream: { address: '198.51.100.120' } });
+
+  expect((await virsh('net-destroy', net.name)).exitCode).toBe(0);
+  expect(await sb.leftovers()).toEqual([]);
+});

@@ -1,0 +1,45 @@
+import { execa } from 'execa';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, sh } from './sandbox.js';
+
+export const VIRSH = ['-c', 'qemu:///system'];
+
+export async function virsh(...args: string[]) {
+  return sh('virsh', [...VIRSH, ...args]);
+}
+
+/** Start libvirtd the way a host without systemd does, if it is not running. */
+export async function ensureLibvirtd(): Promise<void> {
+  if ((await virsh('uri')).exitCode === 0) return;
+  if ((await sh('pgrep', ['-x', 'virtlogd'])).exitCode !== 0) await sh('virtlogd', ['-d']);
+  await sh('libvirtd', ['-d']);
+  for (let i = 0; i < 100; i++) {
+    if ((await virsh('uri')).exitCode === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('libvirtd did not start');
+}
+
+/**
+ * libvirt runs the installed hooks, not the working tree: make sure they are this build, so a
+ * test never passes against an old install.
+ */
+export function assertInstalledHooksCurrent(): void {
+  const hook = '/etc/libvirt/hooks/network.d/natns';
+  if (!existsSync(hook)) throw new Error(`${hook} is missing: run ./install.sh first`);
+  const installed = readlinkSync(hook);
+  const mine = readFileSync(join(repoRoot, 'dist', 'hook-network.mjs'), 'utf8');
+  if (readFileSync(installed, 'utf8') !== mine) {
+    throw new Error(`${hook} is not this build: run ./install.sh again`);
+  }
+}
+
+/** The natns CLI as an admin runs it: system config and state, no test overrides. */
+export async function systemCli(args: string[]) {
+  const env = { ...process.env };
+  delete env.NATNS_CONFIG;
+  delete env.NATNS_STATE_DIR;
+  delete env.NATNS_LOG_DIR;
+  return execa('natns', args, { reject: false, env, extendEnv: false });
+}
