@@ -1,0 +1,104 @@
+/**
+ * Hook latency against baselines measured in the same run, alternating variants each round so
+ * machine noise hits all of them alike. Reports medians and ratios, never a lone absolute time.
+ *   floor:   the same router built by a plain bash script with ip -batch, ip -n NS -batch, nft -f
+ *   natns:   natns's start work in-process (startNetwork), and its teardown (stopNetwork)
+ *   hook:    the whole hook process, node start included, against `node -e 0`
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeContext } from '../src/core/context.js';
+import { startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
+import { parseIPv4 } from '../src/ipv4.js';
+import { diffRouter } from '../src/plan/diff.js';
+import { NOTHING } from '../src/kernel/observe.js';
+import { nftReplaceScript, planRouter } from '../src/plan/router.js';
+import { median, round } from './stats.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+
+function sh(file: string, args: string[], input = ''): void {
+  const r = spawnSync(file, args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr}`);
+}
+
+function timed(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+async function timedAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+export async function hookLatency() {
+  const id = `bn${process.pid.toString(16).slice(-4)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'natns-bench-'));
+  const env = { NATNS_CONFIG: join(dir, 'config.json'), NATNS_STATE_DIR: join(dir, 'state'), NATNS_LOG_DIR: join(dir, 'log') };
+  Object.assign(process.env, env);
+  const provider = `${id}-pb`;
+  const bridge = `${id}-lb`;
+  const net: NatNetwork = {
+    name: `${id}-net`, uuid: randomUUID(), bridge,
+    nat: {
+      private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 },
+      upstream: { kind: 'fixed', bridge: provider, address: parseIPv4('198.51.100.120', 'b'), prefix: 24, gateway: parseIPv4('198.51.100.1', 'b') },
+    },
+  };
+  const hookXml = `<hookData><network><name>${net.name}</name><uuid>${net.uuid}</uuid><bridge name='${bridge}'/><metadata><natns:nat xmlns:natns="urn:natns:network:1"><natns:private address="10.0.0.1" prefix="24"/><natns:upstream bridge="${provider}" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/></natns:nat></metadata></network></hookData>`;
+  const plainXml = `<hookData><network><name>plain</name><uuid>${randomUUID()}</uuid><bridge name='virbr9'/></network></hookData>`;
+  writeFileSync(env.NATNS_CONFIG, '{"pools": {}}');
+  sh('ip', ['-batch', '-'], `link add ${provider} type bridge\nlink set ${provider} up\nlink add ${bridge} type bridge\nlink set ${bridge} up\n`);
+
+  // The floor: exactly the lines natns would run, from bash.
+  const desired = planRouter({ name: net.name, uuid: net.uuid, bridge, private: net.nat.private, upstream: { bridge: provider, address: parseIPv4('198.51.100.120', 'b'), prefix: 24, gateway: parseIPv4('198.51.100.1', 'b') }, mtu: { lan: 1500, wan: 1500 } });
+  const c = diffRouter(desired, NOTHING);
+  const nftFile = join(dir, 'floor.nft');
+  writeFileSync(nftFile, nftReplaceScript(desired));
+  writeFileSync(join(dir, 'host.batch'), c.host.join('\n') + '\n');
+  writeFileSync(join(dir, 'ns.batch'), [...c.ns, `netns exec ${desired.namespace} sysctl -qw net.ipv4.ip_forward=1`, `netns exec ${desired.namespace} nft -f ${nftFile}`].join('\n') + '\n');
+  writeFileSync(join(dir, 'down.batch'), `link del ${desired.lan.host}\nlink del ${desired.wan.host}\nnetns del ${desired.namespace}\n`);
+  const floorUp = join(dir, 'up.sh');
+  writeFileSync(floorUp, `#!/bin/bash\nset -e\nip -batch ${dir}/host.batch\nip -n ${desired.namespace} -batch ${dir}/ns.batch\n`);
+  const floorDown = join(dir, 'down.sh');
+  writeFileSync(floorDown, `#!/bin/bash\nip -batch ${dir}/down.batch\n`);
+
+  const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
+  const hook = join(process.cwd(), 'dist', 'hook-network.mjs');
+  const s: Record<string, number[]> = { floorStart: [], floorStop: [], natnsStart: [], natnsStop: [], hookStart: [], hookStop: [], nodeBare: [], hookIgnored: [] };
+  try {
+    // Warm the page cache and the lazy parts of every path once.
+    sh('bash', [floorUp]); sh('bash', [floorDown]);
+    await startNetwork(net, ctx); await stopNetwork(net, ctx);
+    for (let i = 0; i < ROUNDS; i++) {
+      s.floorStart!.push(timed(() => sh('bash', [floorUp])));
+      s.floorStop!.push(timed(() => sh('bash', [floorDown])));
+      s.natnsStart!.push(await timedAsync(() => startNetwork(net, ctx)));
+      s.natnsStop!.push(await timedAsync(() => stopNetwork(net, ctx)));
+      s.hookStart!.push(timed(() => sh(process.execPath, [hook, net.name, 'started', 'begin', '-'], hookXml)));
+      s.hookStop!.push(timed(() => sh(process.execPath, [hook, net.name, 'stopped', 'end', '-'], hookXml)));
+      s.nodeBare!.push(timed(() => sh(process.execPath, ['-e', '0'])));
+      s.hookIgnored!.push(timed(() => sh(process.execPath, [hook, 'plain', 'started', 'begin', '-'], plainXml)));
+    }
+  } finally {
+    spawnSync('ip', ['-force', '-batch', '-'], { input: `link del ${desired.lan.host}\nlink del ${desired.wan.host}\nnetns del ${desired.namespace}\nlink del ${provider}\nlink del ${bridge}\n` });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const m = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, round(median(v))]));
+  return {
+    rounds: ROUNDS,
+    medianMs: m,
+    ratios: {
+      startVsFloor: round(m.natnsStart! / m.floorStart!),
+      stopVsFloor: round(m.natnsStop! / m.floorStop!),
+      hookStartMinusNodeMs: round(m.hookStart! - m.nodeBare!),
+      ignoredVsNode: round(m.hookIgnored! / m.nodeBare!),
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { hookLatency } from './hook-latency.js';
+
+const result = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  hookLatency: await hookLatency(),
+};
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/bench-${result.date.replace(/[:.]/g, '-')}.json`;
+writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(JSON.stringify(result, null, 2) + `\nwritten to ${file}\n`);
