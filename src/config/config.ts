@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { InputError, NatnsError } from '../errors.js';
 import {
   broadcastOf, formatCidr, formatIPv4, inSubnet, networkOf, parseCidr, parseIPv4,
@@ -72,16 +73,42 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
   return { name, bridge, subnet, gateway, first, last };
 }
 
-/** A missing config file is an empty one: networks with a fixed upstream need no pool. */
+/**
+ * The config file plus every `config.d/*.json` beside it, so that tools (and tests) can add a
+ * pool in a file of their own. A missing file or folder is an empty one: networks with a fixed
+ * upstream need no pool.
+ */
 export function loadConfig(path: string): HostConfig {
-  let json: string;
+  const main = readIfExists(path);
+  const config = main === undefined ? { pools: new Map<string, PoolConfig>() } : parseConfig(main, path);
+  const source = new Map([...config.pools.keys()].map((name) => [name, path]));
+  const dropins = join(dirname(path), 'config.d');
+  let names: string[] = [];
   try {
-    json = readFileSync(path, 'utf8');
+    names = readdirSync(dropins).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  } catch {
+    // No drop-in folder.
+  }
+  for (const name of names) {
+    const file = join(dropins, name);
+    const text = readIfExists(file);
+    if (text === undefined) continue;
+    for (const [pool, value] of parseConfig(text, file).pools) {
+      if (source.has(pool)) throw new InputError(`pool "${pool}" is defined twice: in ${source.get(pool)} and in ${file}`);
+      source.set(pool, file);
+      config.pools.set(pool, value);
+    }
+  }
+  return config;
+}
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { pools: new Map() };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new NatnsError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseConfig(json, path);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -113,37 +113,34 @@ export class Sandbox {
     return execa(CLI, args, { reject: false, env: this.env });
   }
 
-  async cleanup(): Promise<void> {
-    for (const c of this.children) c.kill('SIGKILL');
-    const lines: string[] = [];
-    const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
-    const mine = new Set<string>();
+  /** The natns objects this sandbox's networks may have: two host devices each and a namespace. */
+  private owned(): { devices: Set<string>; namespaces: Set<string> } {
+    const devices = new Set<string>();
     for (const net of this.networks) {
       const d = hostDeviceNames(net.uuid);
-      mine.add(d.lan).add(d.wan);
+      devices.add(d.lan).add(d.wan);
     }
-    for (const l of links) {
-      if (l.ifname.startsWith(this.id) || mine.has(l.ifname)) lines.push(`link del ${l.ifname}`);
-    }
-    const namespaces = new Set(this.networks.map((n) => namespaceName(n.name)));
-    for (const ns of readdirSafe('/run/netns')) {
-      if (ns.startsWith(this.id) || namespaces.has(ns)) lines.push(`netns del ${ns}`);
-    }
+    return { devices, namespaces: new Set(this.networks.map((n) => namespaceName(n.name))) };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.children) c.kill('SIGKILL');
+    const { devices, namespaces } = this.owned();
+    const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
+    const lines = [
+      ...links.filter((l) => l.ifname.startsWith(this.id) || devices.has(l.ifname)).map((l) => `link del ${l.ifname}`),
+      ...readdirSafe('/run/netns').filter((n) => n.startsWith(this.id) || namespaces.has(n)).map((n) => `netns del ${n}`),
+    ];
     if (lines.length) await sh('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Every object of this sandbox that is still in the kernel: what a test asserts is empty. */
+  /** Every natns object of this sandbox still in the kernel: what a test asserts is empty. */
   async leftovers(): Promise<string[]> {
+    const { devices, namespaces } = this.owned();
     const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
-    const mine = new Set<string>();
-    for (const net of this.networks) {
-      const d = hostDeviceNames(net.uuid);
-      mine.add(d.lan).add(d.wan);
-    }
-    const namespaces = new Set(this.networks.map((n) => namespaceName(n.name)));
     return [
-      ...links.filter((l) => mine.has(l.ifname)).map((l) => `link ${l.ifname}`),
+      ...links.filter((l) => devices.has(l.ifname)).map((l) => `link ${l.ifname}`),
       ...readdirSafe('/run/netns').filter((n) => namespaces.has(n)).map((n) => `netns ${n}`),
     ];
   }

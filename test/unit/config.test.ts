@@ -1,4 +1,7 @@
-import { parseConfig } from '../../src/config/config.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, parseConfig } from '../../src/config/config.js';
 import { formatIPv4 } from '../../src/ipv4.js';
 
 const pool = { bridge: 'br0', subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' };
@@ -39,5 +42,32 @@ describe('host config', () => {
 
   test('refuses malformed JSON with the file name', () => {
     expect(() => parseConfig('{"pools": ', '/etc/natns/config.json')).toThrow(/\/etc\/natns\/config.json is not valid JSON/);
+  });
+});
+
+describe('config drop-ins', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'natns-config-'));
+    mkdirSync(join(dir, 'config.d'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('pools from config.d/*.json join the main file', () => {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ pools: { default: pool } }));
+    writeFileSync(join(dir, 'config.d', 'extra.json'), JSON.stringify({ pools: { extra: { ...pool, bridge: 'br1' } } }));
+    writeFileSync(join(dir, 'config.d', 'notes.txt'), 'ignored');
+    expect([...loadConfig(join(dir, 'config.json')).pools.keys()]).toEqual(['default', 'extra']);
+  });
+
+  test('a pool defined twice names both files', () => {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ pools: { default: pool } }));
+    writeFileSync(join(dir, 'config.d', 'again.json'), JSON.stringify({ pools: { default: pool } }));
+    expect(() => loadConfig(join(dir, 'config.json'))).toThrow(/pool "default" is defined twice: in .*config.json and in .*again.json/);
+  });
+
+  test('no main file: drop-ins alone', () => {
+    writeFileSync(join(dir, 'config.d', 'only.json'), JSON.stringify({ pools: { only: pool } }));
+    expect([...loadConfig(join(dir, 'config.json')).pools.keys()]).toEqual(['only']);
   });
 });
