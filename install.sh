@@ -12,7 +12,7 @@ CONFIG_DIR=/etc/natns
 STATE_DIR=/var/lib/natns
 LOG_DIR=/var/log/natns
 PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base
-  qemu-system-x86 busybox-static linux-image-cloud-amd64 build-essential python3)
+  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3)
 
 say() { printf 'natns install: %s\n' "$*"; }
 die() { printf 'natns install: %s\n' "$*" >&2; exit 1; }
@@ -75,6 +75,10 @@ say "installing into $PREFIX"
 rm -rf "$PREFIX.new"
 mkdir -p "$PREFIX.new"
 cp -r dist/. "$PREFIX.new/"
+# The libvirt binding is native: it ships as the already-built module, with production deps only.
+cp package.json package-lock.json "$PREFIX.new/"
+cp -a node_modules "$PREFIX.new/"
+(cd "$PREFIX.new" && npm prune --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
 rm -rf "$PREFIX"
 mv "$PREFIX.new" "$PREFIX"
 ln -sfn "$PREFIX/natns.mjs" "$BIN"

@@ -19,6 +19,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['@unraid/libvirt'],
+  loader: { '.xml': 'text', '.sh': 'text' },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __natnsRequire } from 'node:module'; const require = __natnsRequire(import.meta.url);",
   },

@@ -10,6 +10,13 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   list: { summary: 'list every network mapping (--json for scripts)', load: () => import('./list.js') },
   show: { summary: 'one network in detail, with what the kernel holds', load: () => import('./show.js') },
   release: { summary: "return a stopped network's upstream address to its pool", load: () => import('./release.js') },
+  gc: { summary: 'release the addresses of networks libvirt no longer defines', load: () => import('./gc.js') },
+  demo: { summary: 'two same-subnet networks with real guests, end to end (--keep, --down)', load: () => import('./demo.js') },
+};
+
+/** Internal commands, not listed in the usage. */
+const hidden: Record<string, { load: () => Promise<Command> }> = {
+  '_upstream-host': { load: () => import('./upstream-host.js') },
 };
 
 export const usage = `Usage: natns COMMAND [OPTIONS]
@@ -30,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return name === undefined ? 2 : 0;
   }
-  const entry = commands[name];
+  const entry = commands[name] ?? hidden[name];
   if (!entry) {
     process.stderr.write(`natns: unknown command '${name}'\n\n${usage}`);
     return 2;

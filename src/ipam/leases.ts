@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIPv4, isIPv4, parseIPv4 } from '../ipv4.js';
 import { readJsonIfExists } from '../state/files.js';
@@ -51,7 +51,13 @@ export class LeaseStore {
   }
 
   release(bridge: string, address: number, uuid: string): void {
-    if (this.holder(bridge, address)?.uuid === uuid) rmSync(this.file(bridge, address), { force: true });
+    if (this.holder(bridge, address)?.uuid !== uuid) return;
+    rmSync(this.file(bridge, address), { force: true });
+    try {
+      rmdirSync(join(this.dir, bridge));
+    } catch {
+      // Other leases remain on this bridge.
+    }
   }
 
   /** Addresses leased on one bridge: a single readdir, not one read per lease. */

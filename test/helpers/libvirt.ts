@@ -43,3 +43,12 @@ export async function systemCli(args: string[]) {
   delete env.NATNS_LOG_DIR;
   return execa('natns', args, { reject: false, env, extendEnv: false });
 }
+
+/** Restart libvirtd as a host without systemd does, and wait until it answers. */
+export async function restartLibvirtd(): Promise<void> {
+  await sh('pkill', ['-TERM', '-x', 'libvirtd']);
+  for (let i = 0; i < 100 && (await sh('pgrep', ['-x', 'libvirtd'])).exitCode === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await ensureLibvirtd();
+}

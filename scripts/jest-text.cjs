@@ -1,0 +1,6 @@
+// Jest transform for the text files esbuild bundles as strings (.xml templates, .sh scripts).
+module.exports = {
+  process(source) {
+    return { code: `module.exports = ${JSON.stringify(source)};` };
+  },
+};

@@ -1,0 +1,256 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { makeContext } from '../core/context.js';
+import { releaseNetwork } from '../core/network.js';
+import { NatnsError } from '../errors.js';
+import { run } from '../kernel/exec.js';
+import { ipBatch } from '../kernel/ip.js';
+import { linkExists, namespaceExists } from '../kernel/sysfs.js';
+import { openDomains } from '../libvirt/domains.js';
+import { renderTemplate } from '../libvirt/templates.js';
+import { netDefine, netNames, netRemove, netStart } from '../libvirt/virsh.js';
+import { paths } from '../paths.js';
+import { guestImage } from './image.js';
+
+/**
+ * A self-contained proof of natns on one host: a provider bridge with an upstream host in its
+ * own namespace, N libvirt networks that all use 10.0.0.0/24, and one QEMU guest 10.0.0.100 on
+ * each. Every object is named after `prefix`, so nothing collides with an admin's own, and
+ * down() removes exactly those objects. Used by `natns demo` and by the end-to-end test.
+ */
+export interface LabOptions {
+  prefix: string;
+  networks: number;
+  /** argv that runs the upstream host: natns's own `_upstream-host` command. */
+  upstreamCommand: string[];
+  progress?: (line: string) => void;
+  port?: number;
+}
+
+export const LAB_SUBNET = { gateway: '198.51.100.1', prefix: 24, first: '198.51.100.100', last: '198.51.100.149' };
+export const GUEST_IP = '10.0.0.100';
+export const PRIVATE_GATEWAY = '10.0.0.1';
+
+export interface GuestProbe {
+  guest: string;
+  network: string;
+  up?: string;
+  ping: boolean;
+  tcp?: string;
+}
+
+export class Lab {
+  readonly dir: string;
+  readonly provider: string;
+  readonly upstreamNs: string;
+  readonly port: number;
+  private readonly say: (line: string) => void;
+
+  constructor(private readonly o: LabOptions) {
+    if (!/^[a-z][a-z0-9]{2,9}$/.test(o.prefix)) throw new NatnsError(`lab prefix '${o.prefix}' must be 3 to 10 lowercase letters and digits`);
+    this.dir = join(paths.state(), 'lab', o.prefix);
+    this.provider = `${o.prefix}-pb`;
+    this.upstreamNs = `${o.prefix}-upstream`;
+    this.port = o.port ?? 8080;
+    this.say = o.progress ?? (() => undefined);
+  }
+
+  network(i: number) {
+    const p = this.o.prefix;
+    return { name: `${p}-net${i}`, bridge: `${p}-br${i}`, guest: `${p}-guest${i}`, serialLog: join(this.dir, `guest${i}.log`) };
+  }
+
+  get indexes(): number[] {
+    return Array.from({ length: this.o.networks }, (_, i) => i + 1);
+  }
+
+  get poolFile(): string {
+    return join(dirname(paths.config()), 'config.d', `${this.o.prefix}.json`);
+  }
+
+  get sourcesFile(): string {
+    return join(this.dir, 'upstream-sources.log');
+  }
+
+  /** Refuse to start over objects that already exist: they may be an admin's. */
+  async checkFree(): Promise<void> {
+    const taken: string[] = [];
+    const defined = new Set(await netNames());
+    for (const i of this.indexes) {
+      const n = this.network(i);
+      if (defined.has(n.name)) taken.push(`network ${n.name}`);
+      if (linkExists(n.bridge)) taken.push(`link ${n.bridge}`);
+    }
+    if (linkExists(this.provider)) taken.push(`link ${this.provider}`);
+    if (namespaceExists(this.upstreamNs)) taken.push(`namespace ${this.upstreamNs}`);
+    if (existsSync(this.poolFile)) taken.push(this.poolFile);
+    if (taken.length) throw new NatnsError(`already present: ${taken.join(', ')}; remove them first (natns demo --down removes a kept demo)`);
+  }
+
+  async up(): Promise<void> {
+    await this.checkFree();
+    this.say('building the guest image from Debian\'s kernel and busybox (cached after the first time)');
+    const image = guestImage();
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+
+    this.say(`creating provider bridge ${this.provider} and upstream host ${LAB_SUBNET.gateway} in namespace ${this.upstreamNs}`);
+    await ipBatch([
+      `link add ${this.provider} type bridge`,
+      `link set ${this.provider} up`,
+      `netns add ${this.upstreamNs}`,
+      `link add ${this.o.prefix}-uph master ${this.provider} up type veth peer name eth0 netns ${this.upstreamNs}`,
+    ], 'create the lab provider bridge');
+    await ipBatch(['link set lo up', 'link set eth0 up', `addr add ${LAB_SUBNET.gateway}/${LAB_SUBNET.prefix} dev eth0`], 'address the upstream host', this.upstreamNs);
+    this.startUpstreamHost();
+
+    mkdirSync(dirname(this.poolFile), { recursive: true, mode: 0o755 });
+    writeFileSync(this.poolFile, JSON.stringify({
+      pools: { [this.o.prefix]: { bridge: this.provider, subnet: `198.51.100.0/${LAB_SUBNET.prefix}`, gateway: LAB_SUBNET.gateway, first: LAB_SUBNET.first, last: LAB_SUBNET.last } },
+    }, null, 2) + '\n', { mode: 0o644 });
+
+    for (const i of this.indexes) {
+      const n = this.network(i);
+      this.say(`starting network ${n.name} (10.0.0.0/24, gateway ${PRIVATE_GATEWAY}) with virsh net-start`);
+      await netDefine(renderTemplate('network', { name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix }));
+      await netStart(n.name);
+    }
+    const domains = await openDomains();
+    try {
+      for (const i of this.indexes) {
+        const n = this.network(i);
+        this.say(`starting guest ${n.guest} (${GUEST_IP}) on ${n.name}`);
+        rmSync(n.serialLog, { force: true });
+        const cmdline = `console=ttyS0 quiet panic=-1 natns.name=${n.guest} natns.ip=${GUEST_IP}/24 natns.gw=${PRIVATE_GATEWAY} natns.probe=${LAB_SUBNET.gateway}:${this.port}`;
+        await domains.defineAndStart(renderTemplate('guest', {
+          name: n.guest, kernel: image.kernel, initrd: image.initrd, cmdline, network: n.name, mac: mac(this.o.prefix, i), serialLog: n.serialLog,
+        }));
+      }
+    } finally {
+      await domains.close();
+    }
+  }
+
+  private startUpstreamHost(): void {
+    const [cmd, ...args] = this.o.upstreamCommand;
+    const log = openSync(join(this.dir, 'upstream-host.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', this.upstreamNs, cmd!, ...args, String(this.port), this.sourcesFile], {
+      detached: true, stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    writeFileSync(join(this.dir, 'upstream-host.pid'), String(child.pid));
+    child.unref();
+  }
+
+  /** The latest report of each guest's serial console. */
+  probes(): GuestProbe[] {
+    return this.indexes.map((i) => {
+      const n = this.network(i);
+      let text = '';
+      try {
+        text = readFileSync(n.serialLog, 'utf8');
+      } catch {
+        // Not booted yet.
+      }
+      const up = /NATNS-GUEST \S+ up (\S+)/.exec(text)?.[1];
+      const probes = [...text.matchAll(/NATNS-PROBE \S+ (\d+) ping=(\w+) tcp=(ok (.*)|fail)/g)];
+      const last = probes[probes.length - 1];
+      return {
+        guest: n.guest, network: n.name, ...(up ? { up } : {}),
+        ping: last?.[2] === 'ok', ...(last?.[4] ? { tcp: last[4].trim() } : {}),
+      };
+    });
+  }
+
+  /** Wait until every guest reports both ping and TCP through its network. */
+  async waitForGuests(timeoutMs = 120_000, since = 0): Promise<GuestProbe[]> {
+    const deadline = Date.now() + timeoutMs;
+    let lastSaid = '';
+    for (;;) {
+      const probes = this.probes();
+      const status = probes.map((p) => `${p.guest}: ${p.up ? (p.ping && p.tcp ? 'reached upstream' : 'booted, probing') : 'booting'}`).join(', ');
+      if (status !== lastSaid) this.say(status);
+      lastSaid = status;
+      if (probes.every((p) => p.ping && p.tcp) && this.probeCount() > since) return probes;
+      if (Date.now() > deadline) throw new NatnsError(`guests did not reach the upstream host within ${timeoutMs / 1000} s: ${status}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** The smallest probe sequence number any guest has reached. */
+  probeCount(): number {
+    return Math.min(...this.indexes.map((i) => {
+      let text = '';
+      try {
+        text = readFileSync(this.network(i).serialLog, 'utf8');
+      } catch {
+        return 0;
+      }
+      const all = [...text.matchAll(/NATNS-PROBE \S+ (\d+) ping=ok tcp=ok/g)];
+      return all.length ? Number(all[all.length - 1]![1]) : 0;
+    }));
+  }
+
+  /** Source addresses the upstream host has seen, each once. */
+  upstreamSources(): string[] {
+    try {
+      return [...new Set(readFileSync(this.sourcesFile, 'utf8').split('\n').filter(Boolean))].sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Remove everything the lab made; what is already gone is fine, and every step is tried. */
+  async down(): Promise<void> {
+    const errors: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    await attempt('guests', async () => {
+      const domains = await openDomains();
+      try {
+        for (const i of this.indexes) await domains.remove(this.network(i).guest);
+      } finally {
+        await domains.close();
+      }
+    });
+    const ctx = makeContext();
+    for (const i of this.indexes) {
+      const n = this.network(i);
+      await attempt(`network ${n.name}`, async () => {
+        await netRemove(n.name);
+        const record = ctx.records.findByName(n.name);
+        if (record) await releaseNetwork(record, ctx);
+      });
+    }
+    await attempt('upstream host', async () => {
+      const pidFile = join(this.dir, 'upstream-host.pid');
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, 'utf8'));
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      const lines = [`link del ${this.o.prefix}-uph`, `link del ${this.provider}`, `netns del ${this.upstreamNs}`,
+        ...this.indexes.map((i) => `link del ${this.network(i).bridge}`)];
+      await run('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
+    });
+    rmSync(this.poolFile, { force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+    if (errors.length) throw new NatnsError(`could not remove everything: ${errors.join('; ')}`);
+  }
+}
+
+/** A stable locally administered MAC per lab guest. */
+function mac(prefix: string, i: number): string {
+  let h = 0;
+  for (const c of prefix) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const b = [(h >>> 16) & 255, (h >>> 8) & 255, h & 255, i & 255];
+  return ['52', '54', ...b.map((x) => x.toString(16).padStart(2, '0'))].join(':');
+}

@@ -1,0 +1,18 @@
+import { NatnsError } from '../errors.js';
+import guestTemplate from '../../xml-templates/guest.xml';
+import networkTemplate from '../../xml-templates/network.xml';
+
+const templates = { network: networkTemplate, guest: guestTemplate };
+
+function escapeXml(value: string): string {
+  return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+/** Fill `{{key}}` placeholders of an xml-templates/ file, escaped; a missing value is an error. */
+export function renderTemplate(name: keyof typeof templates, values: Record<string, string | number>): string {
+  return templates[name].replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new NatnsError(`template ${name}.xml needs a value for {{${key}}}`);
+    return escapeXml(String(value));
+  });
+}

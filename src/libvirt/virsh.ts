@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runChecked, run } from '../kernel/exec.js';
+
+/** The network calls @unraid/libvirt lacks, through virsh (never from a hook: it would deadlock). */
+const CONNECT = ['-c', 'qemu:///system'];
+
+export async function virsh(args: string[], what: string, input?: string): Promise<string> {
+  return runChecked('virsh', [...CONNECT, ...args], what, input);
+}
+
+/** virsh reads XML from a file only (Node's stdin pipes are sockets, which /dev/stdin cannot open). */
+export async function netDefine(xml: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'natns-'));
+  try {
+    writeFileSync(join(dir, 'network.xml'), xml, { mode: 0o600 });
+    await virsh(['net-define', join(dir, 'network.xml')], 'define network');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function netStart(name: string): Promise<void> {
+  await virsh(['net-start', name], `start network ${name}`);
+}
+
+/** Stop and forget a network; a network that is already stopped or gone is fine. */
+export async function netRemove(name: string): Promise<void> {
+  await run('virsh', [...CONNECT, 'net-destroy', name]);
+  await run('virsh', [...CONNECT, 'net-undefine', name]);
+}
+
+export async function netNames(): Promise<string[]> {
+  const out = await virsh(['net-list', '--all', '--name'], 'list networks');
+  return out.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+export async function netIsActive(name: string): Promise<boolean> {
+  const out = await run('virsh', [...CONNECT, 'net-info', name]);
+  return /^Active:\s+yes/m.test(out.stdout);
+}

@@ -1,0 +1,90 @@
+import { join } from 'node:path';
+import { Lab } from '../../src/lab/lab.js';
+import { openDomains } from '../../src/libvirt/domains.js';
+import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { paths } from '../../src/paths.js';
+import { assertInstalledHooksCurrent, ensureLibvirtd, restartLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
+import { CLI, Sandbox, sh } from '../helpers/sandbox.js';
+import { existsSync, readdirSync } from 'node:fs';
+
+/**
+ * The whole point of natns, through a real libvirtd and real QEMU guests: three networks all
+ * 10.0.0.0/24, three guests all 10.0.0.100, one upstream host that must see three different
+ * source addresses, exactly the ones `natns list` reports.
+ */
+interface Mapping { network: string; uuid: string; state: string; namespace: string; upstream: { address: string } }
+
+let sb: Sandbox;
+let lab: Lab;
+
+beforeAll(async () => {
+  await ensureLibvirtd();
+  assertInstalledHooksCurrent();
+  sb = new Sandbox();
+  lab = new Lab({ prefix: sb.id, networks: 3, upstreamCommand: [process.execPath, CLI, '_upstream-host'] });
+});
+
+afterAll(async () => {
+  await lab.down().catch(() => undefined);
+  await sb.cleanup();
+});
+
+async function mappings(): Promise<Mapping[]> {
+  const r = await systemCli(['list', '--json']);
+  expect(r.exitCode).toBe(0);
+  return (JSON.parse(r.stdout) as Mapping[]).filter((m) => m.network.startsWith(`${sb.id}-`));
+}
+
+test('three guests with the same address on three networks with the same subnet, through libvirt', async () => {
+  await lab.up();
+  const probes = await lab.waitForGuests();
+  const before = await mappings();
+  expect(before.map((m) => [m.network, m.state])).toEqual([1, 2, 3].map((i) => [`${sb.id}-net${i}`, 'up']));
+  const leased = before.map((m) => m.upstream.address).sort();
+  expect(new Set(leased).size).toBe(3);
+  for (const p of probes) {
+    expect(p.up).toBe('10.0.0.100/24');
+    expect(p.ping).toBe(true);
+  }
+  // Each guest was answered with the source address its own network's mapping names.
+  expect(probes.map((p) => p.tcp)).toEqual(before.map((m) => `hello ${m.upstream.address}`));
+  expect(lab.upstreamSources()).toEqual(leased);
+
+  // libvirtd restarts under running networks and guests: mappings and traffic carry on.
+  const seq = lab.probeCount();
+  await restartLibvirtd();
+  expect(await mappings()).toEqual(before);
+  await lab.waitForGuests(60_000, seq + 1);
+  expect(lab.upstreamSources()).toEqual(leased);
+
+  // A network stopped and started again gets the same upstream address.
+  const net1 = lab.network(1);
+  const domains = await openDomains();
+  await domains.remove(net1.guest);
+  await domains.close();
+  expect((await virsh('net-destroy', net1.name)).exitCode).toBe(0);
+  expect((await mappings())[0]!.state).toBe('down');
+  expect((await virsh('net-start', net1.name)).exitCode).toBe(0);
+  expect((await mappings())[0]).toEqual(before[0]);
+
+  // virsh destroy, net-destroy and net-undefine, then natns gc: nothing of natns is left.
+  const d = await openDomains();
+  for (const i of lab.indexes) await d.remove(lab.network(i).guest);
+  await d.close();
+  for (const i of lab.indexes) {
+    expect((await virsh('net-destroy', lab.network(i).name)).exitCode).toBe(0);
+    expect((await virsh('net-undefine', lab.network(i).name)).exitCode).toBe(0);
+  }
+  expect((await systemCli(['gc'])).exitCode).toBe(0);
+  expect(await mappings()).toEqual([]);
+  const leftovers: string[] = [];
+  for (const m of before) {
+    if (existsSync(`/run/netns/${namespaceName(m.network)}`)) leftovers.push(`namespace ${m.namespace}`);
+    for (const dev of Object.values(hostDeviceNames(m.uuid))) {
+      if ((await sh('ip', ['link', 'show', dev])).exitCode === 0) leftovers.push(`link ${dev}`);
+    }
+  }
+  const leaseDir = join(paths.state(), 'leases', lab.provider);
+  if (existsSync(leaseDir)) leftovers.push(...readdirSync(leaseDir).map((a) => `lease ${a}`));
+  expect(leftovers).toEqual([]);
+}, 300_000);
