@@ -4,7 +4,7 @@
  */
 const [, , name, op, sub] = process.argv;
 const event = `${op} ${sub}`;
-if (event === 'start begin' || event === 'started begin' || event === 'stopped end') {
+if (event === 'start begin' || event === 'started begin' || event === 'stopped end' || op === 'port-created' || op === 'port-deleted') {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const stdin = Buffer.concat(chunks).toString('utf8');

@@ -5,6 +5,27 @@ import { run as exec } from '../kernel/exec.js';
 import { namespaceExists } from '../kernel/sysfs.js';
 import { printable } from '../text.js';
 import { mapping } from './list.js';
+import { forwardsOf, ownerName } from '../core/forwards.js';
+import type { Context } from '../core/context.js';
+import type { NetworkRecord } from '../state/records.js';
+import { parseLeases } from '../plan/dnsmasq.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Guests plugged into the network (port-created events), with the address DHCP or a reservation gave them. */
+function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac: string; address?: string }[] {
+  let leases = new Map<string, string>();
+  try {
+    leases = parseLeases(readFileSync(join(ctx.dhcpDir(record.uuid), 'leases'), 'utf8'));
+  } catch {
+    // No DHCP on this network.
+  }
+  const reserved = new Map(ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.ip).map((n) => [n.mac, n.ip!] as const)));
+  return ctx.ports(record.uuid).list().map((p) => {
+    const address = leases.get(p.mac) ?? reserved.get(p.mac);
+    return { vm: p.vm, mac: p.mac, ...(address ? { address } : {}) };
+  }).sort((a, b) => a.vm.localeCompare(b.vm));
+}
 
 export const help = `Usage: natns show NETWORK [--json]
 
@@ -15,13 +36,16 @@ addresses, routes and nft table, and every difference from what natns planned.
 export async function run(args: string[]): Promise<number> {
   const name = args.find((a) => !a.startsWith('-'));
   if (!name) throw new InputError('natns show needs a NETWORK name (see natns list)');
-  const record = makeContext().records.findByName(name);
+  const ctx = makeContext();
+  const record = ctx.records.findByName(name);
   if (!record) throw new InputError(`natns knows no network '${printable(name)}' (see natns list)`);
   const m = mapping(record);
-  const found = await inspect(record);
+  const found = await inspect(record, ctx);
   const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
   if (args.includes('--json')) {
-    process.stdout.write(JSON.stringify({ ...m, phase: record.phase, differences, kernel: found.observed ?? null }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({
+      ...m, phase: record.phase, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
+    }, null, 2) + '\n');
     return 0;
   }
   const out: string[] = [
@@ -35,6 +59,12 @@ export async function run(args: string[]): Promise<number> {
   if (found.desired) out.push(`Veth patches:    ${found.desired.lan.host} <-> ${found.desired.lan.peer}, ${found.desired.wan.host} <-> ${found.desired.wan.peer}`);
   out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
   for (const d of differences) out.push(`  - ${d}`);
+  const guests = attachedGuests(record, ctx);
+  out.push('', 'Guests attached:', ...(guests.length ? guests.map((g) => `  ${g.vm}  ${g.mac}  ${g.address ?? 'no address seen'}`) : ['  none']));
+  const forwards = forwardsOf(ctx, record);
+  out.push('', 'Forwards:', ...(forwards.length
+    ? forwards.map((f) => `  ${f.proto} ${record.upstream.address}:${f.port} -> ${f.to}:${f.toPort}  (${ownerName(ctx, f.owner)})`)
+    : ['  none']));
   if (namespaceExists(record.namespace)) {
     for (const [title, argv] of [
       ['Addresses', ['-n', record.namespace, '-br', 'addr', 'show']],

@@ -8,10 +8,14 @@ import { bridgePorts, isBridge, linkExists, linkMtu, namespaceExists } from '../
 import type { NatSpec, NetworkDefinition } from '../libvirt/network-xml.js';
 import type { RouterChanges } from '../plan/diff.js';
 import { isNatnsHostDevice } from '../plan/names.js';
-import { planRouter, type DesiredRouter, type Upstream } from '../plan/router.js';
+import { planRouter, type DesiredRouter, type ForwardRule, type Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
+import { forwardsOf, reservationsOf } from './forwards.js';
+import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
+import { planDhcp } from '../plan/dnsmasq.js';
+import { rmSync } from 'node:fs';
 
 /** A network that carries natns metadata. */
 export type NatNetwork = NetworkDefinition & { nat: NatSpec };
@@ -66,7 +70,23 @@ function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['ph
       address: formatIPv4(upstream.address), prefix: upstream.prefix, bridge: upstream.bridge,
       gateway: formatIPv4(upstream.gateway), ...(upstream.pool ? { pool: upstream.pool } : {}),
     },
+    ...(net.nat.dhcp ? { dhcp: { start: formatIPv4(net.nat.dhcp.start), end: formatIPv4(net.nat.dhcp.end) } } : {}),
     phase,
+  };
+}
+
+/** The network as its record describes it, for re-applying a running network's router. */
+export function networkFromRecord(record: NetworkRecord): NatNetwork {
+  const upstream = upstreamOf(record);
+  return {
+    name: record.name,
+    uuid: record.uuid,
+    bridge: record.bridge,
+    nat: {
+      private: { address: parseIPv4(record.private.address, 'record'), prefix: record.private.prefix },
+      upstream: { kind: 'fixed', bridge: upstream.bridge, address: upstream.address, prefix: upstream.prefix, gateway: upstream.gateway },
+      ...(record.dhcp ? { dhcp: { start: parseIPv4(record.dhcp.start, 'record'), end: parseIPv4(record.dhcp.end, 'record') } } : {}),
+    },
   };
 }
 
@@ -78,7 +98,7 @@ function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['ph
 export async function prepareNetwork(net: NatNetwork, ctx: Context): Promise<NetworkRecord> {
   return withLock(networkLock(ctx, net.uuid), async () => {
     const { upstream, previous } = await reserve(net, ctx);
-    await removeRouter(routerNames(net.name, net.uuid));
+    await teardown(net, ctx);
     if (linkExists(net.bridge)) {
       const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
       if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
@@ -102,14 +122,13 @@ export interface StartResult {
 export async function startNetwork(net: NatNetwork, ctx: Context): Promise<StartResult> {
   return withLock(networkLock(ctx, net.uuid), async () => {
     const { upstream } = await reserve(net, ctx);
-    const desired = planFor(net, upstream);
     ctx.records.write(recordFor(net, upstream, 'starting'));
     try {
-      const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
+      const { desired, changes } = await buildRouter(net, upstream, ctx);
       const record = ctx.records.write(recordFor(net, upstream, 'running'));
       return { record, desired, changes };
     } catch (err) {
-      const cleanup = await removeRouter(routerNames(net.name, net.uuid)).then(() => undefined, (e: unknown) => e);
+      const cleanup = await teardown(net, ctx).then(() => undefined, (e: unknown) => e);
       ctx.records.setPhase(net.uuid, 'failed');
       const wrapped = withContext(`network '${net.name}': building its router failed`, err);
       if (cleanup) wrapped.message += `; cleanup also failed: ${(cleanup as Error).message}`;
@@ -118,22 +137,57 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
   });
 }
 
+/** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
+async function buildRouter(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
+  const desired = planFor(net, upstream, forwardsOf(ctx, net));
+  const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
+  const dir = ctx.dhcpDir(net.uuid);
+  if (net.nat.dhcp) {
+    await ensureDnsmasq(desired.namespace, dir, planDhcp({
+      network: net.name, namespace: desired.namespace, dir, gateway: net.nat.private.address, prefix: net.nat.private.prefix,
+      range: net.nat.dhcp, reservations: reservationsOf(ctx, net),
+    }));
+  } else {
+    await stopDnsmasq(dir);
+  }
+  return { desired, changes };
+}
+
+/**
+ * Re-apply a running network after its forwards or guests changed. A network that is not
+ * running picks the change up when it starts.
+ */
+export async function refreshNetwork(record: NetworkRecord, ctx: Context): Promise<void> {
+  await withLock(networkLock(ctx, record.uuid), async () => {
+    const current = ctx.records.read(record.uuid);
+    if (current?.phase !== 'running') return;
+    await buildRouter(networkFromRecord(current), upstreamOf(current), ctx);
+  });
+}
+
+async function teardown(net: Pick<NetworkDefinition, 'name' | 'uuid'>, ctx: Context): Promise<void> {
+  await stopDnsmasq(ctx.dhcpDir(net.uuid));
+  await removeRouter(routerNames(net.name, net.uuid));
+}
+
 /** The plan for a network, with MTUs read from its two bridges. */
-export function planFor(net: NatNetwork, upstream: Upstream): DesiredRouter {
+export function planFor(net: NatNetwork, upstream: Upstream, forwards: ForwardRule[] = []): DesiredRouter {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
   const wanMtu = linkMtu(upstream.bridge);
   if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${upstream.bridge} does not exist on this host`);
   return planRouter({
-    name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
+    name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu }, forwards,
   });
 }
 
 /** `stopped end`: libvirt already removed the bridge. The lease stays for the next start. */
 export async function stopNetwork(net: Pick<NetworkDefinition, 'name' | 'uuid'>, ctx: Context): Promise<void> {
   await withLock(networkLock(ctx, net.uuid), async () => {
-    await removeRouter(routerNames(net.name, net.uuid));
+    await teardown(net, ctx);
     removeNftFile(ctx.nftFile(net.uuid));
+    // Every guest interface left the network with it.
+    rmSync(ctx.ports(net.uuid).dir, { recursive: true, force: true });
     ctx.records.setPhase(net.uuid, 'stopped');
   });
 }
@@ -147,6 +201,8 @@ export async function releaseNetwork(record: NetworkRecord, ctx: Context): Promi
     const up = upstreamOf(record);
     await withLock(join(ctx.lockDir, `bridge-${up.bridge}.lock`), async () => ctx.leases.release(up.bridge, up.address, record.uuid));
     removeNftFile(ctx.nftFile(record.uuid));
+    rmSync(ctx.dhcpDir(record.uuid), { recursive: true, force: true });
+    ctx.adminForwards.remove(record.uuid);
     ctx.records.remove(record.uuid);
   });
 }

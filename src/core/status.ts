@@ -5,6 +5,8 @@ import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import { hostDeviceNames } from '../plan/names.js';
 import { planRouter, type DesiredRouter } from '../plan/router.js';
 import type { NetworkRecord } from '../state/records.js';
+import type { Context } from './context.js';
+import { forwardsOf } from './forwards.js';
 import { upstreamOf } from './network.js';
 
 export type MappingState = 'up' | 'down' | 'drift';
@@ -22,7 +24,7 @@ export function quickState(record: NetworkRecord): MappingState {
 }
 
 /** The router a running record should have; undefined when its bridges are gone (network down). */
-export function desiredFromRecord(record: NetworkRecord): DesiredRouter | undefined {
+export function desiredFromRecord(record: NetworkRecord, ctx: Context): DesiredRouter | undefined {
   const upstream = upstreamOf(record);
   const lan = linkMtu(record.bridge);
   const wan = linkMtu(upstream.bridge);
@@ -34,6 +36,7 @@ export function desiredFromRecord(record: NetworkRecord): DesiredRouter | undefi
     private: { address: parseIPv4(record.private.address, 'record'), prefix: record.private.prefix },
     upstream,
     mtu: { lan, wan },
+    forwards: forwardsOf(ctx, record),
   });
 }
 
@@ -43,8 +46,8 @@ export interface Inspection {
   changes?: RouterChanges;
 }
 
-export async function inspect(record: NetworkRecord): Promise<Inspection> {
-  const desired = desiredFromRecord(record);
+export async function inspect(record: NetworkRecord, ctx: Context): Promise<Inspection> {
+  const desired = desiredFromRecord(record, ctx);
   if (!desired) return {};
   const observed = await observeRouter(desired);
   return { desired, observed, changes: diffRouter(desired, observed) };

@@ -31,6 +31,10 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
         });
         throw err;
       }
+    } else if ((op === 'port-created' || op === 'port-deleted') && call.port) {
+      const ports = ctx.ports(net.uuid);
+      if (op === 'port-created') ports.write(call.port.uuid, { port: call.port.uuid, vm: call.port.vm, vmUuid: call.port.vmUuid, mac: call.port.mac });
+      else ports.remove(call.port.uuid);
     } else if (event === 'stopped end') {
       await stopNetwork(net, ctx);
       done(event, net, started, {});

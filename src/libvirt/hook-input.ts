@@ -1,7 +1,8 @@
 import { InputError } from '../errors.js';
 import { printable } from '../text.js';
 import { readNetwork, type NetworkDefinition } from './network-xml.js';
-import { child, parseXml } from './xml.js';
+import { validateUuid } from '../validate.js';
+import { attr, child, parseXml, text, type XmlNode } from './xml.js';
 
 /** libvirt calls `HOOK NAME OPERATION SUBOPERATION EXTRA` with `<hookData>` on stdin. */
 export interface NetworkHookCall {
@@ -9,6 +10,8 @@ export interface NetworkHookCall {
   operation: string;
   subOperation: string;
   network: NetworkDefinition;
+  /** For port-created / port-deleted: the guest interface plugged in or out. */
+  port?: { uuid: string; vm: string; vmUuid: string; mac: string };
 }
 
 export function readNetworkHookCall(argv: string[], stdin: string): NetworkHookCall {
@@ -23,5 +26,15 @@ export function readNetworkHookCall(argv: string[], stdin: string): NetworkHookC
   if (definition.name !== name) {
     throw new InputError(`hook was called for network '${printable(name)}' but its XML names '${definition.name}'`);
   }
-  return { name, operation, subOperation, network: definition };
+  const portNode = child(child(root, 'hookData'), 'networkport');
+  const port = portNode ? readPort(portNode) : undefined;
+  return { name, operation, subOperation, network: definition, ...(port ? { port } : {}) };
+}
+
+function readPort(node: XmlNode): NetworkHookCall['port'] {
+  const owner = child(node, 'owner');
+  const uuid = validateUuid(text(child(node, 'uuid')), '<networkport> uuid');
+  const mac = attr(child(node, 'mac'), 'address')?.toLowerCase() ?? '';
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new InputError(`<networkport> has no valid <mac address>`);
+  return { uuid, vm: printable(text(child(owner, 'name')) ?? ''), vmUuid: validateUuid(text(child(owner, 'uuid')), '<networkport><owner> uuid'), mac };
 }

@@ -15,6 +15,8 @@ export type UpstreamSpec =
 export interface NatSpec {
   private: { address: number; prefix: number };
   upstream: UpstreamSpec;
+  /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
+  dhcp?: { start: number; end: number };
 }
 
 export interface NetworkDefinition {
@@ -76,7 +78,25 @@ function readNatSpec(nat: XmlNode, prefix: string): NatSpec {
       `private subnet ${formatCidr(networkOf(address, privPrefix), privPrefix)} overlaps upstream subnet ${formatCidr(networkOf(upstream.address, upstream.prefix), upstream.prefix)}; the namespace could not route between them`,
     );
   }
-  return { private: { address, prefix: privPrefix }, upstream };
+  const dhcpNode = single(nat, prefix, 'dhcp', false);
+  const dhcp = dhcpNode ? readDhcp(dhcpNode, address, privPrefix) : undefined;
+  return { private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}) };
+}
+
+function readDhcp(node: XmlNode, gateway: number, prefix: number): { start: number; end: number } {
+  const start = parseIPv4(requireAttr(node, 'dhcp', 'start'), '<dhcp start>');
+  const end = parseIPv4(requireAttr(node, 'dhcp', 'end'), '<dhcp end>');
+  const subnet = formatCidr(networkOf(gateway, prefix), prefix);
+  for (const [what, a] of [['start', start], ['end', end]] as const) {
+    if (!inSubnet(a, gateway, prefix) || !isHostAddress(a, prefix)) {
+      throw new InputError(`<dhcp ${what}> ${formatIPv4(a)} is not a host address of the private subnet ${subnet}`);
+    }
+  }
+  if (start > end) throw new InputError(`<dhcp> start ${formatIPv4(start)} comes after end ${formatIPv4(end)}`);
+  if (gateway >= start && gateway <= end) {
+    throw new InputError(`<dhcp> range ${formatIPv4(start)}-${formatIPv4(end)} includes the private gateway ${formatIPv4(gateway)}`);
+  }
+  return { start, end };
 }
 
 function readUpstream(up: XmlNode): UpstreamSpec {

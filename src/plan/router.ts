@@ -10,6 +10,16 @@ export interface Upstream {
   pool?: string;
 }
 
+/** A published port: upstream-address:port (proto) goes to `to`:`toPort` on the private side. */
+export interface ForwardRule {
+  /** Who asked for it: `guest-<uuid>` or `admin`; it tags the rule. */
+  owner: string;
+  proto: 'tcp' | 'udp';
+  port: number;
+  to: string;
+  toPort: number;
+}
+
 export interface RouterInput {
   name: string;
   uuid: string;
@@ -18,6 +28,7 @@ export interface RouterInput {
   upstream: Upstream;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
   mtu: { lan: number; wan: number };
+  forwards?: ForwardRule[];
 }
 
 export interface LinkPlan {
@@ -72,32 +83,60 @@ export function planRouter(input: RouterInput): DesiredRouter {
     },
     routes: [{ dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN }],
     sysctls: { 'net.ipv4.ip_forward': '1' },
-    nft: renderNft({ network: input.name, uuid: input.uuid, privateNet, upstreamAddress }),
+    nft: renderNft({
+      network: input.name, uuid: input.uuid, privateNet, upstreamAddress,
+      privateAddress: formatIPv4(input.private.address), forwards: sortForwards(input.forwards ?? []),
+    }),
   };
 }
 
+/** Forwards in a fixed order, so the same set always renders the same table. */
+function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
+  return [...forwards].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+}
+
 /**
- * One table owned by natns. Forwarding is closed by default: guests may go out, replies come
- * back, nothing else crosses the router. Outbound traffic is SNATed to the network's own
- * upstream address rather than masqueraded, which is cheaper and never picks a wrong source.
+ * One table owned by natns, in exactly the form `nft list table` prints it back. Forwarding is
+ * closed by default: guests may go out, replies come back, and only published ports come in.
+ * Outbound traffic is SNATed to the network's own upstream address rather than masqueraded,
+ * which is cheaper and never picks a wrong source. A guest reaching a published port of its own
+ * network (hairpin) is SNATed to the private gateway, so the reply comes back through the router.
  */
-function renderNft(v: { network: string; uuid: string; privateNet: string; upstreamAddress: string }): string {
-  return [
+function renderNft(v: {
+  network: string; uuid: string; privateNet: string; upstreamAddress: string; privateAddress: string; forwards: ForwardRule[];
+}): string {
+  const lines = [
     `table ip ${NFT_TABLE} {`,
     `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
+  ];
+  if (v.forwards.length > 0) {
+    lines.push(
+      `\tchain prerouting {`,
+      `\t\ttype nat hook prerouting priority dstnat; policy accept;`,
+      ...v.forwards.map((f) => `\t\tip daddr ${v.upstreamAddress} ${f.proto} dport ${f.port} dnat to ${f.to}:${f.toPort} comment "natns:fwd:${f.owner}"`),
+      `\t}`,
+      ``,
+    );
+  }
+  lines.push(
     `\tchain forward {`,
     `\t\ttype filter hook forward priority filter; policy drop;`,
     `\t\tct state established,related accept comment "natns:established"`,
     `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
+    ...(v.forwards.length > 0 ? [`\t\tct status dnat accept comment "natns:forwarded"`] : []),
     `\t}`,
     ``,
     `\tchain postrouting {`,
     `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
     `\t\toifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
+    ...(v.forwards.length > 0
+      ? [`\t\toifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
+      : []),
     `\t}`,
     `}`,
     ``,
-  ].join('\n');
+  );
+  return lines.join('\n');
 }
 
 /** Replace the table atomically: create-if-missing, delete, define, all in one nft transaction. */

@@ -1,6 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { readJsonIfExists, writeFileAtomic } from './files.js';
+import { JsonDir } from './json-dir.js';
 
 /**
  * What natns knows about one network, one JSON file per UUID. Written by the hook, read by the
@@ -13,25 +11,30 @@ export interface NetworkRecord {
   namespace: string;
   private: { address: string; prefix: number };
   upstream: { address: string; prefix: number; bridge: string; gateway: string; pool?: string };
+  dhcp?: { start: string; end: string };
   /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
   phase: 'starting' | 'running' | 'stopped' | 'failed';
   updated: string;
 }
 
 export class RecordStore {
-  constructor(private readonly dir: string) {}
+  private readonly files: JsonDir<NetworkRecord>;
+
+  constructor(dir: string) {
+    this.files = new JsonDir(dir);
+  }
 
   path(uuid: string): string {
-    return join(this.dir, `${uuid}.json`);
+    return this.files.path(uuid);
   }
 
   read(uuid: string): NetworkRecord | undefined {
-    return readJsonIfExists<NetworkRecord>(this.path(uuid));
+    return this.files.read(uuid);
   }
 
   write(record: Omit<NetworkRecord, 'updated'>): NetworkRecord {
     const full = { ...record, updated: new Date().toISOString() };
-    writeFileAtomic(this.path(record.uuid), JSON.stringify(full, null, 2) + '\n');
+    this.files.write(record.uuid, full);
     return full;
   }
 
@@ -41,22 +44,12 @@ export class RecordStore {
   }
 
   remove(uuid: string): void {
-    rmSync(this.path(uuid), { force: true });
+    this.files.remove(uuid);
   }
 
-  /** All records, sorted by network name. Only the CLI lists; hooks read their own record by UUID. */
+  /** All records, sorted by network name. */
   list(): NetworkRecord[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names
-      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-      .map((n) => readJsonIfExists<NetworkRecord>(join(this.dir, n)))
-      .filter((r): r is NetworkRecord => r !== undefined)
-      .sort((a, b) => a.name.localeCompare(b.name));
+    return this.files.list().sort((a, b) => a.name.localeCompare(b.name));
   }
 
   findByName(name: string): NetworkRecord | undefined {

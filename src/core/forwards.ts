@@ -1,0 +1,38 @@
+import { InputError } from '../errors.js';
+import type { DhcpReservation } from '../plan/dnsmasq.js';
+import type { ForwardRule } from '../plan/router.js';
+import type { NetworkRecord } from '../state/records.js';
+import type { Context } from './context.js';
+
+/** Everything published on one network: admin forwards and those of its running guests. */
+export function forwardsOf(ctx: Context, network: { uuid: string; name: string }): ForwardRule[] {
+  const rules: ForwardRule[] = (ctx.adminForwards.read(network.uuid) ?? []).map((f) => ({ owner: 'admin', ...f }));
+  for (const guest of ctx.guests.list()) {
+    for (const n of guest.networks) {
+      if (n.network !== network.name || !n.ip) continue;
+      for (const f of n.forwards) rules.push({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to: n.ip, toPort: f.toPort });
+    }
+  }
+  return rules;
+}
+
+export function reservationsOf(ctx: Context, network: { name: string }): DhcpReservation[] {
+  return ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === network.name && n.ip).map((n) => ({ mac: n.mac, ip: n.ip! })));
+}
+
+/** Who holds a rule, in words an admin recognises. */
+export function ownerName(ctx: Context, owner: string): string {
+  if (owner === 'admin') return "an admin forward ('natns forward list')";
+  const guest = ctx.guests.read(owner.replace(/^guest-/, ''));
+  return guest ? `guest ${guest.name}` : owner;
+}
+
+/** Refuse a port that is already published on this network's upstream address. */
+export function checkPortFree(ctx: Context, record: NetworkRecord, existing: ForwardRule[], wanted: { proto: string; port: number }): void {
+  const taken = existing.find((r) => r.proto === wanted.proto && r.port === wanted.port);
+  if (taken) {
+    throw new InputError(
+      `${wanted.proto} port ${wanted.port} on ${record.upstream.address} (network ${record.name}) is already forwarded to ${taken.to}:${taken.toPort} by ${ownerName(ctx, taken.owner)}`,
+    );
+  }
+}

@@ -1,0 +1,73 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { NatnsError } from '../errors.js';
+import type { DhcpPlan } from '../plan/dnsmasq.js';
+import { writeFileAtomic } from '../state/files.js';
+import { spawned } from './exec.js';
+
+/** The dnsmasq of a network, if its pid file names a live dnsmasq started with our config. */
+export function dnsmasqPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, 'dnsmasq.pid'), 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes(`--conf-file=${join(dir, 'dnsmasq.conf')}`) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Converge the network's dnsmasq on `plan`: start it when missing or when its config changed,
+ * and only SIGHUP it when just the reservations changed. dnsmasq daemonizes itself with its
+ * stdio on /dev/null; its start-up output goes to a file, so nothing of it holds the hook's
+ * (and so libvirt's) pipes.
+ */
+export async function ensureDnsmasq(namespace: string, dir: string, plan: DhcpPlan): Promise<'started' | 'reloaded' | 'unchanged'> {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const confFile = join(dir, 'dnsmasq.conf');
+  const hostsFile = join(dir, 'hosts');
+  const confChanged = read(confFile) !== plan.conf;
+  const hostsChanged = read(hostsFile) !== plan.hosts;
+  if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, 0o644);
+  let pid = dnsmasqPid(dir);
+  if (pid !== undefined && !confChanged) {
+    if (!hostsChanged) return 'unchanged';
+    process.kill(pid, 'SIGHUP');
+    return 'reloaded';
+  }
+  if (pid !== undefined) await stopDnsmasq(dir);
+  if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
+  const log = join(dir, 'dnsmasq.log');
+  spawned.count += 1;
+  const r = await execa('ip', ['netns', 'exec', namespace, 'dnsmasq', `--conf-file=${confFile}`], {
+    reject: false, stdin: 'ignore', stdout: { file: log }, stderr: { file: log }, cleanup: false,
+  });
+  pid = dnsmasqPid(dir);
+  if (r.exitCode !== 0 || pid === undefined) {
+    throw new NatnsError(`dnsmasq did not start in ${namespace}: ${read(log)?.trim() || `exit code ${r.exitCode}`}`);
+  }
+  return 'started';
+}
+
+/** Stop the network's dnsmasq (if any) and wait for it to be gone, so the namespace can go. */
+export async function stopDnsmasq(dir: string): Promise<void> {
+  const pid = dnsmasqPid(dir);
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Already exited.
+    }
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+  rmSync(join(dir, 'dnsmasq.pid'), { force: true });
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,56 @@
+import { formatIPv4, mask } from '../ipv4.js';
+import { NS_LAN } from './names.js';
+
+export interface DhcpReservation {
+  mac: string;
+  ip: string;
+}
+
+export interface DhcpPlan {
+  conf: string;
+  hosts: string;
+}
+
+/**
+ * dnsmasq for one network, inside its namespace: bound to the private side only (`lan`, never
+ * `wan`, never loopback), the namespace's gateway as router and DNS server. Reservations live
+ * in a hosts file that dnsmasq re-reads on SIGHUP, so guests come and go without a restart.
+ */
+export function planDhcp(v: {
+  network: string; namespace: string; dir: string;
+  gateway: number; prefix: number; range: { start: number; end: number };
+  reservations: DhcpReservation[];
+}): DhcpPlan {
+  const gw = formatIPv4(v.gateway);
+  const conf = [
+    `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
+    `interface=${NS_LAN}`,
+    'except-interface=lo',
+    'bind-interfaces',
+    `listen-address=${gw}`,
+    `dhcp-range=${formatIPv4(v.range.start)},${formatIPv4(v.range.end)},${formatIPv4(mask(v.prefix))},1h`,
+    `dhcp-option=option:router,${gw}`,
+    `dhcp-option=option:dns-server,${gw}`,
+    'dhcp-authoritative',
+    'no-hosts',
+    `dhcp-leasefile=${v.dir}/leases`,
+    `dhcp-hostsfile=${v.dir}/hosts`,
+    `pid-file=${v.dir}/dnsmasq.pid`,
+    '',
+  ].join('\n');
+  const hosts = [...v.reservations]
+    .sort((a, b) => a.mac.localeCompare(b.mac))
+    .map((r) => `${r.mac},${r.ip}\n`)
+    .join('');
+  return { conf, hosts };
+}
+
+/** MAC → address from a dnsmasq leases file ("expiry mac ip name clientid" per line). */
+export function parseLeases(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [, mac, ip] = line.trim().split(/\s+/);
+    if (mac && ip) out.set(mac.toLowerCase(), ip);
+  }
+  return out;
+}
