@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NatnsError } from '../errors.js';
@@ -59,9 +59,17 @@ export async function stopDnsmasq(dir: string): Promise<void> {
     } catch {
       // Already exited.
     }
-    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 10));
   }
   rmSync(join(dir, 'dnsmasq.pid'), { force: true });
+}
+
+/** Alive and not a zombie: without a reaping init, an exited daemon lingers as one. */
+export function isRunning(pid: number): boolean {
+  const stat = read(`/proc/${pid}/stat`);
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }
 
 function read(path: string): string | undefined {

@@ -27,6 +27,7 @@ export interface IpLink {
   flags?: string[];
   mtu?: number;
   master?: string;
+  address?: string;
   operstate?: string;
   linkinfo?: { info_kind?: string };
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];

@@ -77,7 +77,7 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
       c.differences.push(`veth ${link.host} (to ${link.master}) is missing`);
     }
     if (peer) c.nsFirst.push(`link del ${link.peer}`);
-    c.host.push(`link add ${link.host} mtu ${link.mtu} master ${link.master} up type veth peer name ${link.peer} mtu ${link.mtu} netns ${desired.namespace}`);
+    c.host.push(`link add ${link.host} mtu ${link.mtu} master ${link.master} up type veth peer name ${link.peer} address ${link.mac} mtu ${link.mtu} netns ${desired.namespace}`);
     c.ns.push(`link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
     return true;
   }
@@ -96,6 +96,10 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   if (peer.mtu !== link.mtu) {
     c.differences.push(`${link.peer} has mtu ${peer.mtu}, want ${link.mtu}`);
     c.ns.push(`link set ${link.peer} mtu ${link.mtu}`);
+  }
+  if (peer.address !== link.mac) {
+    c.differences.push(`${link.peer} has MAC ${peer.address ?? 'none'}, want ${link.mac}`);
+    c.ns.push(`link set ${link.peer} address ${link.mac}`);
   }
   if (!isUp(peer)) {
     c.differences.push(`${link.peer} is down`);

@@ -29,3 +29,12 @@ export function hostDeviceNames(uuid: string): { lan: string; wan: string } {
 export function isNatnsHostDevice(name: string): boolean {
   return /^nn[lu]-[0-9a-f]{11}$/.test(name);
 }
+
+/**
+ * A fixed MAC per router side, so a rebuilt router (restart, repair) answers with the same
+ * address and guests' and the upstream's ARP caches stay right. Locally administered unicast.
+ */
+export function routerMac(uuid: string, side: 'lan' | 'wan'): string {
+  const h = createHash('sha256').update(`${uuid.toLowerCase()}:${side}`).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}

@@ -1,5 +1,5 @@
 import { formatCidr, formatIPv4, networkOf } from '../ipv4.js';
-import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN } from './names.js';
+import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from './names.js';
 
 /** The upstream side a network was given: from a pool lease or fixed in its metadata. */
 export interface Upstream {
@@ -39,6 +39,8 @@ export interface LinkPlan {
   master: string;
   mtu: number;
   address: string;
+  /** The namespace end's MAC, stable per network. */
+  mac: string;
 }
 
 export interface RoutePlan {
@@ -73,6 +75,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
       master: input.bridge,
       mtu: input.mtu.lan,
       address: formatCidr(input.private.address, input.private.prefix),
+      mac: routerMac(input.uuid, 'lan'),
     },
     wan: {
       host: devices.wan,
@@ -80,6 +83,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
       master: input.upstream.bridge,
       mtu: input.mtu.wan,
       address: formatCidr(input.upstream.address, input.upstream.prefix),
+      mac: routerMac(input.uuid, 'wan'),
     },
     routes: [{ dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN }],
     sysctls: { 'net.ipv4.ip_forward': '1' },

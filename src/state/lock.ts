@@ -20,7 +20,8 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs 
 }
 
 async function acquire(file: string, timeoutMs: number): Promise<void> {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // 0755: dnsmasq, running as nobody, must traverse the state dir this may create.
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {

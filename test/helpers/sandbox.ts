@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(here, '..', '..');
 export const HOOK = join(repoRoot, 'dist', 'hook-network.mjs');
 export const CLI = join(repoRoot, 'dist', 'natns.mjs');
+export const QEMU_HOOK = join(repoRoot, 'dist', 'hook-qemu.mjs');
 
 export async function sh(file: string, args: string[], input?: string) {
   return execa(file, args, { input: input ?? '', reject: false, all: true });
@@ -28,14 +29,15 @@ async function must(file: string, args: string[], input?: string): Promise<strin
  */
 export class Sandbox {
   readonly id = `tst${randomBytes(3).toString('hex').slice(0, 5)}`;
-  readonly dir = mkdtempSync(join(tmpdir(), 'natns-test-'));
+  /** 0755 like /var/lib/natns: dnsmasq drops to nobody and must still read its files here. */
+  readonly dir = chmodded(mkdtempSync(join(tmpdir(), 'natns-test-')), 0o755);
   readonly env: Record<string, string> = {
     NATNS_CONFIG: join(this.dir, 'config.json'),
     NATNS_STATE_DIR: join(this.dir, 'state'),
     NATNS_LOG_DIR: join(this.dir, 'log'),
   };
   private readonly networks: { name: string; uuid: string }[] = [];
-  private readonly children: { kill: (s?: NodeJS.Signals) => boolean }[] = [];
+  private readonly children: (PromiseLike<unknown> & { kill: (s?: NodeJS.Signals) => boolean })[] = [];
 
   name(suffix: string): string {
     return `${this.id}-${suffix}`;
@@ -59,23 +61,27 @@ export class Sandbox {
     return name;
   }
 
-  /** A namespace with one veth into `bridge`, holding `cidr` and a default route via `gateway`. */
-  async host(suffix: string, bridge: string, cidr: string, gateway?: string): Promise<string> {
+  /**
+   * A namespace with one veth into `bridge`, holding `cidr` and a default route via `gateway`
+   * (no address at all when `cidr` is empty: a DHCP client's starting point).
+   */
+  async host(suffix: string, bridge: string, cidr: string, gateway?: string, mac?: string): Promise<string> {
     const ns = this.name(suffix);
     const lines = [
       `netns add ${ns}`,
-      `link add ${ns}h master ${bridge} up type veth peer name eth0 netns ${ns}`,
+      `link add ${ns}h master ${bridge} up type veth peer name eth0${mac ? ` address ${mac}` : ''} netns ${ns}`,
     ];
     await must('ip', ['-batch', '-'], lines.join('\n') + '\n');
-    const inside = ['link set lo up', 'link set eth0 up', `addr add ${cidr} dev eth0`];
+    const inside = ['link set lo up', 'link set eth0 up'];
+    if (cidr) inside.push(`addr add ${cidr} dev eth0`);
     if (gateway) inside.push(`route add default via ${gateway}`);
     await must('ip', ['-n', ns, '-batch', '-'], inside.join('\n') + '\n');
     return ns;
   }
 
   /** A TCP listener inside `ns` that records the source address of every connection. */
-  async recorder(ns: string, port: number): Promise<{ sources: () => string[] }> {
-    const child = execa('ip', ['netns', 'exec', ns, process.execPath, join(here, 'recorder.mjs'), String(port)], { reject: false, buffer: false });
+  async recorder(ns: string, port: number, name?: string): Promise<{ sources: () => string[] }> {
+    const child = execa('ip', ['netns', 'exec', ns, process.execPath, join(here, 'recorder.mjs'), String(port), ...(name ? [name] : [])], { reject: false, buffer: false });
     this.children.push(child);
     const sources: string[] = [];
     let ready: () => void;
@@ -109,6 +115,11 @@ export class Sandbox {
     return execa(HOOK, args, { input: stdin, reject: false, env: this.env });
   }
 
+  /** Run the built qemu hook as libvirt would. */
+  async qemuHook(args: string[], stdin: string) {
+    return execa(QEMU_HOOK, args, { input: stdin, reject: false, env: this.env });
+  }
+
   async cli(args: string[]) {
     return execa(CLI, args, { reject: false, env: this.env });
   }
@@ -125,6 +136,7 @@ export class Sandbox {
 
   async cleanup(): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL');
+    await Promise.all(this.children.map((c) => Promise.resolve(c).catch(() => undefined)));
     const { devices, namespaces } = this.owned();
     const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
     const lines = [
@@ -144,6 +156,11 @@ export class Sandbox {
       ...readdirSafe('/run/netns').filter((n) => namespaces.has(n)).map((n) => `netns ${n}`),
     ];
   }
+}
+
+function chmodded(dir: string, mode: number): string {
+  chmodSync(dir, mode);
+  return dir;
 }
 
 function readdirSafe(dir: string): string[] {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
-import { hookData, networkXml } from '../helpers/xml.js';
+import { defineNet, netDestroy as destroyNet, netStart as startNet, type TestNet } from '../helpers/hooknet.js';
 
 /**
  * The network hook against the real kernel: the test plays libvirt (creates the network's
@@ -25,27 +25,9 @@ afterEach(async () => {
   await sb.cleanup();
 });
 
-interface TestNet { name: string; uuid: string; bridge: string; xml: string }
-
-function define(suffix: string, upstream?: string): TestNet {
-  const net = sb.network(suffix);
-  const bridge = sb.name(`b${suffix}`);
-  return { ...net, bridge, xml: hookData(networkXml({ ...net, bridge, ...(upstream ? { upstream } : {}) })) };
-}
-
-/** What libvirt does for `virsh net-start`, with the hook's exit codes and stderr. */
-async function netStart(net: TestNet) {
-  const begin = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
-  if (begin.exitCode !== 0) return begin;
-  await sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
-  await sh('ip', ['link', 'set', net.bridge, 'up']);
-  return sb.hook([net.name, 'started', 'begin', '-'], net.xml);
-}
-
-async function netDestroy(net: TestNet) {
-  await sh('ip', ['link', 'del', net.bridge]);
-  return sb.hook([net.name, 'stopped', 'end', '-'], net.xml);
-}
+const define = (suffix: string, upstream?: string): TestNet => defineNet(sb, suffix, upstream ? { upstream } : {});
+const netStart = (net: TestNet) => startNet(sb, net);
+const netDestroy = (net: TestNet) => destroyNet(sb, net);
 
 async function list(): Promise<{ network: string; state: string; upstream: { address: string } }[]> {
   const r = await sb.cli(['list', '--json']);

@@ -1,7 +1,7 @@
 import { parseIPv4 } from '../../src/ipv4.js';
 import { NOTHING, type ObservedRouter } from '../../src/kernel/observe.js';
 import { diffRouter, isEmpty } from '../../src/plan/diff.js';
-import { deviceTag, hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { deviceTag, hostDeviceNames, namespaceName, routerMac } from '../../src/plan/names.js';
 import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
 
 const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
@@ -34,8 +34,10 @@ describe('plan', () => {
   const plan = planRouter(input);
 
   test('wires the two veth patches', () => {
-    expect(plan.lan).toEqual({ host: hostDeviceNames(UUID).lan, peer: 'lan', master: 'virbr10', mtu: 1500, address: '10.0.0.1/24' });
-    expect(plan.wan).toEqual({ host: hostDeviceNames(UUID).wan, peer: 'wan', master: 'br0', mtu: 9000, address: '198.51.100.101/24' });
+    expect(plan.lan).toEqual({ host: hostDeviceNames(UUID).lan, peer: 'lan', master: 'virbr10', mtu: 1500, address: '10.0.0.1/24', mac: routerMac(UUID, 'lan') });
+    expect(plan.wan).toEqual({ host: hostDeviceNames(UUID).wan, peer: 'wan', master: 'br0', mtu: 9000, address: '198.51.100.101/24', mac: routerMac(UUID, 'wan') });
+    expect(plan.lan.mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+    expect(plan.lan.mac).not.toBe(plan.wan.mac);
     expect(plan.routes).toEqual([{ dst: 'default', via: '198.51.100.1', dev: 'wan' }]);
     expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
   });
@@ -66,8 +68,8 @@ table ip natns {
     expect(c.nsFirst).toEqual([]);
     expect(c.host).toEqual([
       'netns add natns-tenant-a',
-      `link add ${lan} mtu 1500 master virbr10 up type veth peer name lan mtu 1500 netns natns-tenant-a`,
-      `link add ${wan} mtu 9000 master br0 up type veth peer name wan mtu 9000 netns natns-tenant-a`,
+      `link add ${lan} mtu 1500 master virbr10 up type veth peer name lan address ${plan.lan.mac} mtu 1500 netns natns-tenant-a`,
+      `link add ${wan} mtu 9000 master br0 up type veth peer name wan address ${plan.wan.mac} mtu 9000 netns natns-tenant-a`,
     ]);
     expect(c.ns).toEqual([
       'link set lo up',
@@ -126,8 +128,8 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
     },
     ns: [
       { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'] },
-      link(2, 'lan', 20, { mtu: 1500, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }),
-      link(3, 'wan', 21, { mtu: 9000, addr_info: [{ family: 'inet', local: '198.51.100.101', prefixlen: 24 }] }),
+      link(2, 'lan', 20, { mtu: 1500, address: plan.lan.mac, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }),
+      link(3, 'wan', 21, { mtu: 9000, address: plan.wan.mac, addr_info: [{ family: 'inet', local: '198.51.100.101', prefixlen: 24 }] }),
     ],
     routes: [
       { dst: 'default', gateway: '198.51.100.1', dev: 'wan' },

@@ -1,0 +1,59 @@
+import type { Sandbox } from './sandbox.js';
+import { sh } from './sandbox.js';
+import { hookData, networkXml } from './xml.js';
+
+/** A network as the test hands it to the hook, playing libvirt. */
+export interface TestNet { name: string; uuid: string; bridge: string; xml: string }
+
+export function defineNet(sb: Sandbox, suffix: string, opts: { upstream?: string; extra?: string } = {}): TestNet {
+  const net = sb.network(suffix);
+  const bridge = sb.name(`b${suffix}`);
+  return { ...net, bridge, xml: hookData(networkXml({ ...net, bridge, ...opts })) };
+}
+
+/** What libvirt does for `virsh net-start`: `start begin`, create the bridge, `started begin`. */
+export async function netStart(sb: Sandbox, net: TestNet) {
+  const begin = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
+  if (begin.exitCode !== 0) return begin;
+  await sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+  await sh('ip', ['link', 'set', net.bridge, 'up']);
+  return sb.hook([net.name, 'started', 'begin', '-'], net.xml);
+}
+
+/** What libvirt does for `virsh net-destroy`: remove the bridge, then `stopped end`. */
+export async function netDestroy(sb: Sandbox, net: TestNet) {
+  await sh('ip', ['link', 'del', net.bridge]);
+  return sb.hook([net.name, 'stopped', 'end', '-'], net.xml);
+}
+
+/** A guest's domain XML as the qemu hook gets it, with natns guest metadata. */
+export function domainXml(o: { name: string; uuid: string; network: string; mac: string; metadata: string }): string {
+  return `<domain type='qemu'>
+  <name>${o.name}</name>
+  <uuid>${o.uuid}</uuid>
+  <metadata>
+    <natns:guest xmlns:natns="urn:natns:guest:1">
+      ${o.metadata}
+    </natns:guest>
+  </metadata>
+  <devices>
+    <interface type='network'>
+      <mac address='${o.mac}'/>
+      <source network='${o.network}'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+`;
+}
+
+/** The `<networkport>` hook data libvirt sends on port-created / port-deleted. */
+export function portHookData(netXml: string, o: { port: string; vm: string; vmUuid: string; mac: string }): string {
+  return netXml.replace('</hookData>', `<networkport>
+  <uuid>${o.port}</uuid>
+  <owner><name>${o.vm}</name><uuid>${o.vmUuid}</uuid></owner>
+  <mac address='${o.mac}'/>
+  <plug type='network' bridge='x'/>
+</networkport>
+</hookData>`);
+}
