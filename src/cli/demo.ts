@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { InputError } from '../errors.js';
-import { Lab, GUEST_IP } from '../lab/lab.js';
+import { FORWARD_PORT, GUEST_IP, Lab } from '../lab/lab.js';
 import { table } from './output.js';
 import { mapping } from './list.js';
 import { makeContext } from '../core/context.js';
@@ -9,9 +9,10 @@ export const help = `Usage: natns demo [--keep | --down]
 
 Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge
 with an upstream host (198.51.100.1, in its own namespace), two libvirt networks that both use
-10.0.0.0/24 with gateway 10.0.0.1, and a QEMU guest with address ${GUEST_IP} on each. Prints the
-mapping table and what each guest reached, with the source address the upstream host saw, then
-removes all of it. Every object is named natnsdemo-*, so none collides with your own.
+10.0.0.0/24 with gateway 10.0.0.1, and a QEMU guest on each that gets ${GUEST_IP} from its network's
+DHCP and publishes its port 80 on port ${FORWARD_PORT} (both declared in its domain metadata). Prints
+the mapping table, what each guest reached with the source address the upstream host saw, and
+what the upstream host reaches through each published port; then removes all of it. Every object is named natnsdemo-*, so none collides with your own.
 
   --keep   leave the demo running (inspect it with natns list, virsh list, natns show)
   --down   remove a kept demo
@@ -21,7 +22,7 @@ export function demoLab(progress?: (line: string) => void): Lab {
   return new Lab({
     prefix: 'natnsdemo',
     networks: 2,
-    upstreamCommand: [process.execPath, realpathSync(process.argv[1]!), '_upstream-host'],
+    natnsCommand: [process.execPath, realpathSync(process.argv[1]!)],
     ...(progress ? { progress } : {}),
   });
 }
@@ -53,6 +54,10 @@ export async function run(args: string[]): Promise<number> {
       ['GUEST', 'ADDRESS', 'NETWORK', 'PING 198.51.100.1', 'UPSTREAM SAW'],
       probes.map((p) => [p.guest, p.up ?? '?', p.network, p.ping ? 'ok' : 'failed', p.tcp?.replace(/^hello /, '') ?? 'nothing']),
     ));
+    process.stdout.write('\nInbound (the upstream host fetches each network\'s published port, declared in the guest\'s metadata):\n');
+    const inbound = [];
+    for (const m of rows) inbound.push([`http://${m.upstream.address}:${FORWARD_PORT}/`, await lab.fetchThroughForward(m.upstream.address)]);
+    process.stdout.write(table(['URL', 'ANSWER'], inbound));
     const seen = lab.upstreamSources();
     const distinct = new Set(probes.map((p) => p.tcp)).size === probes.length;
     process.stdout.write(`\nUpstream host saw ${seen.length} source address(es): ${seen.join(', ')}. ` +

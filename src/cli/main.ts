@@ -18,6 +18,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 /** Internal commands, not listed in the usage. */
 const hidden: Record<string, { load: () => Promise<Command> }> = {
   '_upstream-host': { load: () => import('./upstream-host.js') },
+  '_http-get': { load: () => import('./http-get.js') },
 };
 
 export const usage = `Usage: natns COMMAND [OPTIONS]

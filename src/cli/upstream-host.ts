@@ -13,3 +13,4 @@ export async function run(args: string[]): Promise<number> {
   await new Promise(() => undefined);
   return 0;
 }
+

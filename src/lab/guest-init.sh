@@ -2,6 +2,7 @@
 # natns test guest: bring up eth0 from the kernel command line, then report on the serial
 # console, every 2 seconds, whether the probe target answers ping and TCP.
 #   natns.name=NAME natns.ip=CIDR natns.gw=GATEWAY | natns.dhcp=1   natns.probe=HOST:PORT
+#   natns.serve=PORT: also answer HTTP on PORT with "guest NAME" (the target of a port forward)
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -17,6 +18,7 @@ for arg in $(cat /proc/cmdline); do
     natns.gw=*) GW=${arg#natns.gw=} ;;
     natns.dhcp=*) DHCP=1 ;;
     natns.probe=*) PROBE=${arg#natns.probe=} ;;
+    natns.serve=*) SERVE=${arg#natns.serve=} ;;
   esac
 done
 i=0
@@ -28,6 +30,11 @@ if [ -n "$DHCP" ]; then
 else
   ip addr add "$IP" dev eth0
   ip route add default via "$GW"
+fi
+if [ -n "$SERVE" ]; then
+  mkdir -p /www
+  echo "guest $NAME" > /www/index.html
+  httpd -p "$SERVE" -h /www
 fi
 ADDR=$(ip -4 -o addr show dev eth0 | awk '{print $4}')
 echo "NATNS-GUEST $NAME up $ADDR"

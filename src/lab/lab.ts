@@ -22,14 +22,17 @@ import { guestImage } from './image.js';
 export interface LabOptions {
   prefix: string;
   networks: number;
-  /** argv that runs the upstream host: natns's own `_upstream-host` command. */
-  upstreamCommand: string[];
+  /** argv that runs natns itself, for its internal `_upstream-host` and `_http-get` commands. */
+  natnsCommand: string[];
   progress?: (line: string) => void;
   port?: number;
 }
 
 export const LAB_SUBNET = { gateway: '198.51.100.1', prefix: 24, first: '198.51.100.100', last: '198.51.100.149' };
 export const GUEST_IP = '10.0.0.100';
+export const DHCP_RANGE = ['10.0.0.100', '10.0.0.199'] as const;
+/** Every lab guest publishes its port 80 on this port of its network's upstream address. */
+export const FORWARD_PORT = 8080;
 export const PRIVATE_GATEWAY = '10.0.0.1';
 
 export interface GuestProbe {
@@ -112,18 +115,27 @@ export class Lab {
     for (const i of this.indexes) {
       const n = this.network(i);
       this.say(`starting network ${n.name} (10.0.0.0/24, gateway ${PRIVATE_GATEWAY}) with virsh net-start`);
-      await netDefine(renderTemplate('network', { name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix }));
+      await netDefine(renderTemplate('network', {
+        name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix,
+        extra: `\n      <natns:dhcp start="${DHCP_RANGE[0]}" end="${DHCP_RANGE[1]}"/>`,
+      }));
       await netStart(n.name);
     }
     const domains = await openDomains();
     try {
       for (const i of this.indexes) {
         const n = this.network(i);
-        this.say(`starting guest ${n.guest} (${GUEST_IP}) on ${n.name}`);
+        this.say(`starting guest ${n.guest} on ${n.name}: DHCP reserves it ${GUEST_IP}, and its metadata publishes tcp ${FORWARD_PORT} -> its port 80`);
         rmSync(n.serialLog, { force: true });
-        const cmdline = `console=ttyS0 quiet panic=-1 natns.name=${n.guest} natns.ip=${GUEST_IP}/24 natns.gw=${PRIVATE_GATEWAY} natns.probe=${LAB_SUBNET.gateway}:${this.port}`;
+        const cmdline = `console=ttyS0 quiet panic=-1 natns.name=${n.guest} natns.dhcp=1 natns.serve=80 natns.probe=${LAB_SUBNET.gateway}:${this.port}`;
+        const metadata = `
+    <natns:guest xmlns:natns="urn:natns:guest:1">
+      <natns:address network="${n.name}" ip="${GUEST_IP}"/>
+      <natns:forward network="${n.name}" proto="tcp" port="${FORWARD_PORT}" to-port="80"/>
+    </natns:guest>
+  `;
         await domains.defineAndStart(renderTemplate('guest', {
-          name: n.guest, kernel: image.kernel, initrd: image.initrd, cmdline, network: n.name, mac: mac(this.o.prefix, i), serialLog: n.serialLog,
+          name: n.guest, metadata, kernel: image.kernel, initrd: image.initrd, cmdline, network: n.name, mac: mac(this.o.prefix, i), serialLog: n.serialLog,
         }));
       }
     } finally {
@@ -132,9 +144,8 @@ export class Lab {
   }
 
   private startUpstreamHost(): void {
-    const [cmd, ...args] = this.o.upstreamCommand;
     const log = openSync(join(this.dir, 'upstream-host.log'), 'a');
-    const child = spawn('ip', ['netns', 'exec', this.upstreamNs, cmd!, ...args, String(this.port), this.sourcesFile], {
+    const child = spawn('ip', ['netns', 'exec', this.upstreamNs, ...this.o.natnsCommand, '_upstream-host', String(this.port), this.sourcesFile], {
       detached: true, stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -189,6 +200,12 @@ export class Lab {
       const all = [...text.matchAll(/NATNS-PROBE \S+ (\d+) ping=ok tcp=ok/g)];
       return all.length ? Number(all[all.length - 1]![1]) : 0;
     }));
+  }
+
+  /** From the upstream host, fetch http://UPSTREAM:8080/ — a guest's port 80 through its forward. */
+  async fetchThroughForward(upstreamAddress: string): Promise<string> {
+    const r = await run('ip', ['netns', 'exec', this.upstreamNs, ...this.o.natnsCommand, '_http-get', `http://${upstreamAddress}:${FORWARD_PORT}/`]);
+    return r.exitCode === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
   }
 
   /** Source addresses the upstream host has seen, each once. */

@@ -8,11 +8,14 @@ function escapeXml(value: string): string {
   return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 }
 
-/** Fill `{{key}}` placeholders of an xml-templates/ file, escaped; a missing value is an error. */
+/**
+ * Fill the placeholders of an xml-templates/ file: `{{key}}` takes an escaped value, `{{{key}}}`
+ * an XML fragment that natns itself built. A missing value is an error.
+ */
 export function renderTemplate(name: keyof typeof templates, values: Record<string, string | number>): string {
-  return templates[name].replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
+  return templates[name].replace(/\{\{(\{?)(\w+)\}?\}\}/g, (_m, raw: string, key: string) => {
     const value = values[key];
     if (value === undefined) throw new NatnsError(`template ${name}.xml needs a value for {{${key}}}`);
-    return escapeXml(String(value));
+    return raw ? String(value) : escapeXml(String(value));
   });
 }

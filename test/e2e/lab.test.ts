@@ -21,7 +21,7 @@ beforeAll(async () => {
   await ensureLibvirtd();
   assertInstalledHooksCurrent();
   sb = new Sandbox();
-  lab = new Lab({ prefix: sb.id, networks: 3, upstreamCommand: [process.execPath, CLI, '_upstream-host'] });
+  lab = new Lab({ prefix: sb.id, networks: 3, natnsCommand: [process.execPath, CLI] });
 });
 
 afterAll(async () => {
@@ -49,6 +49,16 @@ test('three guests with the same address on three networks with the same subnet,
   // Each guest was answered with the source address its own network's mapping names.
   expect(probes.map((p) => p.tcp)).toEqual(before.map((m) => `hello ${m.upstream.address}`));
   expect(lab.upstreamSources()).toEqual(leased);
+
+  // Inbound: each guest's forward (declared in its domain metadata) reaches that guest, and
+  // natns show lists it as attached, with the address DHCP gave it.
+  for (const [i, m] of before.entries()) {
+    expect(await lab.fetchThroughForward(m.upstream.address)).toBe(`guest ${lab.network(i + 1).guest}`);
+    const show = JSON.parse((await systemCli(['show', m.network, '--json'])).stdout);
+    expect(show.guests).toEqual([expect.objectContaining({ vm: lab.network(i + 1).guest, address: '10.0.0.100' })]);
+    expect(show.forwards).toEqual([expect.objectContaining({ proto: 'tcp', port: 8080, to: '10.0.0.100', toPort: 80 })]);
+    expect(show.differences).toEqual([]);
+  }
 
   // libvirtd restarts under running networks and guests: mappings and traffic carry on.
   const seq = lab.probeCount();
