@@ -9,14 +9,16 @@ import { child, parseXml } from '../../src/libvirt/xml.js';
 
 describe('xml templates', () => {
   test('the network template renders a natns network that natns itself accepts', () => {
-    const xml = renderTemplate('network', { name: 'n1', bridge: 'virbr7', privateAddress: '10.0.0.1', privatePrefix: 24, pool: 'default' });
+    const xml = renderTemplate('network', { name: 'n1', bridge: 'virbr7', privateAddress: '10.0.0.1', privatePrefix: 24, pool: 'default', extra: '<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>' });
     const net = readNetwork(child(parseXml(xml.replace('<name>', '<uuid>5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10</uuid><name>'), 't'), 'network')!);
-    expect(net).toMatchObject({ name: 'n1', bridge: 'virbr7', nat: { upstream: { kind: 'pool', pool: 'default' } } });
+    expect(net).toMatchObject({ name: 'n1', bridge: 'virbr7', nat: { upstream: { kind: 'pool', pool: 'default' }, dhcp: { start: 167772260, end: 167772359 } } });
+    expect(xml).toContain('<natns:dhcp start="10.0.0.100"');
   });
 
   test('values are escaped and a missing value is an error', () => {
-    const xml = renderTemplate('guest', { name: 'g', kernel: '/k', initrd: '/i', cmdline: 'a=<b>&"c"', network: 'n', mac: '52:54:00:00:00:01', serialLog: '/l' });
+    const xml = renderTemplate('guest', { name: 'g', metadata: '<x/>', kernel: '/k', initrd: '/i', cmdline: 'a=<b>&"c"', network: 'n', mac: '52:54:00:00:00:01', serialLog: '/l' });
     expect(xml).toContain('<cmdline>a=&lt;b&gt;&amp;&quot;c&quot;</cmdline>');
+    expect(xml).toContain('<metadata><x/></metadata>');
     expect(() => renderTemplate('network', { name: 'x' })).toThrow(/needs a value for \{\{bridge\}\}/);
   });
 });

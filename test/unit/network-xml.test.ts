@@ -1,5 +1,5 @@
 import { InputError } from '../../src/errors.js';
-import { formatIPv4 } from '../../src/ipv4.js';
+import { formatIPv4, parseIPv4 } from '../../src/ipv4.js';
 import { readNetworkHookCall } from '../../src/libvirt/hook-input.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
@@ -119,5 +119,20 @@ describe('hook input', () => {
 
   test('refuses argv that names another network', () => {
     expect(() => readNetworkHookCall(['other', 'start', 'begin', '-'], xml)).toThrow(/names 'n1'/);
+  });
+});
+
+describe('dhcp metadata', () => {
+  const withDhcp = (dhcp: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${dhcp}` });
+  test('reads a range', () => {
+    const net = read(withDhcp('<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>'));
+    expect(net.nat!.dhcp).toEqual({ start: parseIPv4('10.0.0.100', 't'), end: parseIPv4('10.0.0.199', 't') });
+  });
+  test.each([
+    ['a reversed range', '<natns:dhcp start="10.0.0.199" end="10.0.0.100"/>', /comes after end/],
+    ['a range outside the subnet', '<natns:dhcp start="10.0.1.100" end="10.0.1.199"/>', /not a host address of the private subnet 10.0.0.0\/24/],
+    ['a range over the gateway', '<natns:dhcp start="10.0.0.1" end="10.0.0.9"/>', /includes the private gateway/],
+  ])('refuses %s', (_w, dhcp, message) => {
+    expect(refusal(withDhcp(dhcp))).toMatch(message);
   });
 });

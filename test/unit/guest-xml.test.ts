@@ -1,0 +1,102 @@
+import { readDomain } from '../../src/libvirt/domain-xml.js';
+import { child, parseXml } from '../../src/libvirt/xml.js';
+import { parseIPv4 } from '../../src/ipv4.js';
+import { parseLeases, planDhcp } from '../../src/plan/dnsmasq.js';
+import { planRouter } from '../../src/plan/router.js';
+import { domainXml } from '../helpers/hooknet.js';
+
+const UUID = '0d6f6a1e-5d8b-4b8e-9a51-2f0a4e3c7b21';
+const read = (metadata: string, network = 'priv0') =>
+  readDomain(child(parseXml(domainXml({ name: 'web1', uuid: UUID, network, mac: '52:54:00:AA:BB:CC', metadata }), 't'), 'domain')!);
+
+describe('guest metadata', () => {
+  test('reads reservations and forwards, with the MAC of the guest on that network', () => {
+    const g = read('<natns:address network="priv0" ip="10.0.0.100"/><natns:forward network="priv0" proto="tcp" port="8080" to-port="80"/><natns:forward network="priv0" proto="udp" port="53"/>');
+    expect(g).toEqual({
+      name: 'web1', uuid: UUID,
+      networks: [{ network: 'priv0', mac: '52:54:00:aa:bb:cc', ip: '10.0.0.100', forwards: [{ proto: 'tcp', port: 8080, toPort: 80 }, { proto: 'udp', port: 53, toPort: 53 }] }],
+    });
+  });
+
+  test('a guest without natns metadata is left alone', () => {
+    const g = readDomain(child(parseXml('<domain><name>x</name><uuid>u</uuid></domain>', 't'), 'domain')!);
+    expect(g.networks).toBeUndefined();
+  });
+
+  test.each([
+    ['a network the guest has no interface on', '<natns:address network="other" ip="10.0.0.5"/>', /no interface with a MAC address on network other/],
+    ['a forward without an address', '<natns:forward network="priv0" port="80"/>', /need the guest's address there/],
+    ['a duplicate forward', '<natns:address network="priv0" ip="10.0.0.5"/><natns:forward network="priv0" port="80"/><natns:forward network="priv0" port="80" to-port="81"/>', /forwarded twice/],
+    ['port 0', '<natns:address network="priv0" ip="10.0.0.5"/><natns:forward network="priv0" port="0"/>', /not a port number/],
+    ['proto sctp', '<natns:address network="priv0" ip="10.0.0.5"/><natns:forward network="priv0" proto="sctp" port="80"/>', /proto must be tcp or udp/],
+    ['a bad address', '<natns:address network="priv0" ip="10.0.0"/>', /not an IPv4 address/],
+  ])('refuses %s', (_what, metadata, message) => {
+    expect(() => read(metadata)).toThrow(message);
+  });
+});
+
+describe('dnsmasq plan', () => {
+  test('binds the private side only and renders reservations (golden)', () => {
+    const plan = planDhcp({
+      network: 'tenant-a', namespace: 'natns-tenant-a', dir: '/var/lib/natns/dhcp/u',
+      gateway: parseIPv4('10.0.0.1', 't'), prefix: 24, range: { start: parseIPv4('10.0.0.100', 't'), end: parseIPv4('10.0.0.199', 't') },
+      reservations: [{ mac: '52:54:00:00:00:02', ip: '10.0.0.20' }, { mac: '52:54:00:00:00:01', ip: '10.0.0.10' }],
+    });
+    expect(plan.conf).toBe(`# natns: DHCP and DNS for network tenant-a in namespace natns-tenant-a (generated; edits are overwritten)
+interface=lan
+except-interface=lo
+bind-interfaces
+listen-address=10.0.0.1
+dhcp-range=10.0.0.100,10.0.0.199,255.255.255.0,1h
+dhcp-option=option:router,10.0.0.1
+dhcp-option=option:dns-server,10.0.0.1
+dhcp-authoritative
+no-hosts
+dhcp-leasefile=/var/lib/natns/dhcp/u/leases
+dhcp-hostsfile=/var/lib/natns/dhcp/u/hosts
+pid-file=/var/lib/natns/dhcp/u/dnsmasq.pid
+`);
+    expect(plan.hosts).toBe('52:54:00:00:00:01,10.0.0.10\n52:54:00:00:00:02,10.0.0.20\n');
+  });
+
+  test('reads a leases file', () => {
+    expect(parseLeases('1700000000 52:54:00:AA:00:01 10.0.0.150 host1 *\n\n')).toEqual(new Map([['52:54:00:aa:00:01', '10.0.0.150']]));
+  });
+});
+
+describe('forwards in the nft table', () => {
+  test('DNAT per published port, forwarded traffic accepted, hairpin SNAT to the gateway (golden)', () => {
+    const plan = planRouter({
+      name: 'n', uuid: UUID, bridge: 'virbr1',
+      private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
+      upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't') },
+      mtu: { lan: 1500, wan: 1500 },
+      forwards: [
+        { owner: 'admin', proto: 'udp', port: 53, to: '10.0.0.5', toPort: 53 },
+        { owner: `guest-${UUID}`, proto: 'tcp', port: 8080, to: '10.0.0.100', toPort: 80 },
+      ],
+    });
+    expect(plan.nft).toBe(`table ip natns {
+\tcomment "natns router for network n (${UUID})"
+\tchain prerouting {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tip daddr 198.51.100.101 tcp dport 8080 dnat to 10.0.0.100:80 comment "natns:fwd:guest-${UUID}"
+\t\tip daddr 198.51.100.101 udp dport 53 dnat to 10.0.0.5:53 comment "natns:fwd:admin"
+\t}
+
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lan" oifname "wan" ip saddr 10.0.0.0/24 accept comment "natns:outbound"
+\t\tct status dnat accept comment "natns:forwarded"
+\t}
+
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "wan" ip saddr 10.0.0.0/24 snat to 198.51.100.101 comment "natns:snat"
+\t\toifname "lan" ip saddr 10.0.0.0/24 ct status dnat snat to 10.0.0.1 comment "natns:hairpin"
+\t}
+}
+`);
+  });
+});
