@@ -47,8 +47,11 @@ restart_libvirt() {
   die "libvirtd did not come up; see its log"
 }
 
+UNIT=/etc/systemd/system/natns-reconcile.service
+
 if [ "${1:-}" = "--uninstall" ]; then
-  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN"
+  if have_systemd; then systemctl disable --now natns-reconcile.service 2>/dev/null || true; fi
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT"
   rm -rf "$PREFIX"
   restart_libvirt
   say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
@@ -95,6 +98,25 @@ if [ ! -e "$CONFIG_DIR/config.json" ]; then
   printf '{\n  "pools": {}\n}\n' > "$CONFIG_DIR/config.json"
   chmod 0644 "$CONFIG_DIR/config.json"
 fi
+
+# Boot-time reconcile: after libvirt has started its autostart networks, converge whatever a
+# crash or reboot left (without systemd, run 'natns check --repair' after libvirtd starts).
+if [ -d "$(dirname "$UNIT")" ]; then
+cat > "$UNIT" <<'UNIT'
+[Unit]
+Description=natns: converge the namespace routers with libvirt's networks
+After=libvirtd.service virtnetworkd.service virtqemud.service
+Wants=libvirtd.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/natns check --repair
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+fi
+if have_systemd; then systemctl daemon-reload && systemctl enable natns-reconcile.service; fi
 
 restart_libvirt
 say "done: $(natns --help | head -n 1)"

@@ -5,6 +5,7 @@ import {
   broadcastOf, formatCidr, formatIPv4, inSubnet, networkOf, parseCidr, parseIPv4,
 } from '../ipv4.js';
 import { printable } from '../text.js';
+import { assertTrusted } from '../state/trust.js';
 import { validateIfName, validatePoolName } from '../validate.js';
 
 /** An upstream address pool: addresses first..last on `bridge`, reached through `gateway`. */
@@ -15,6 +16,8 @@ export interface PoolConfig {
   gateway: number;
   first: number;
   last: number;
+  /** Whether guests may reach this host's own addresses on the upstream bridge (default: no). */
+  hostAccess: 'deny' | 'allow';
 }
 
 export interface HostConfig {
@@ -48,7 +51,7 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
     if (typeof v !== 'string') throw new InputError(`${where} needs "${key}" as a string`);
     return v;
   };
-  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last']);
+  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last', 'hostAccess']);
   const extra = Object.keys(value).filter((k) => !known.has(k));
   if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')}`);
   const bridge = validateIfName(str('bridge'), `${where} bridge`);
@@ -70,7 +73,9 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
   if (gateway >= first && gateway <= last) {
     throw new InputError(`${where}: gateway ${formatIPv4(gateway)} lies inside the range ${formatIPv4(first)}-${formatIPv4(last)}; it must not be handed out`);
   }
-  return { name, bridge, subnet, gateway, first, last };
+  const hostAccess = value.hostAccess ?? 'deny';
+  if (hostAccess !== 'deny' && hostAccess !== 'allow') throw new InputError(`${where}: "hostAccess" must be "deny" or "allow"`);
+  return { name, bridge, subnet, gateway, first, last, hostAccess };
 }
 
 /**
@@ -79,10 +84,12 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
  * upstream need no pool.
  */
 export function loadConfig(path: string): HostConfig {
+  assertTrusted(path, 'config');
   const main = readIfExists(path);
   const config = main === undefined ? { pools: new Map<string, PoolConfig>() } : parseConfig(main, path);
   const source = new Map([...config.pools.keys()].map((name) => [name, path]));
   const dropins = join(dirname(path), 'config.d');
+  assertTrusted(dropins, 'config folder');
   let names: string[] = [];
   try {
     names = readdirSync(dropins).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
@@ -91,6 +98,7 @@ export function loadConfig(path: string): HostConfig {
   }
   for (const name of names) {
     const file = join(dropins, name);
+    assertTrusted(file, 'config');
     const text = readIfExists(file);
     if (text === undefined) continue;
     for (const [pool, value] of parseConfig(text, file).pools) {

@@ -5,6 +5,7 @@ import { paths } from '../paths.js';
 import type { AdminForward, GuestRecord, PortRecord } from '../state/guests.js';
 import { JsonDir } from '../state/json-dir.js';
 import { RecordStore } from '../state/records.js';
+import { assertTrusted } from '../state/trust.js';
 
 /** Where one natns process finds its config and state; tests build their own. */
 export interface Context {
@@ -24,6 +25,7 @@ export interface Context {
 }
 
 export function makeContext(stateDir = paths.state(), configPath = paths.config()): Context {
+  assertTrusted(stateDir, 'state folder');
   let config: HostConfig | undefined;
   return {
     config: () => (config ??= loadConfig(configPath)),

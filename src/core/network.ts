@@ -10,12 +10,14 @@ import type { RouterChanges } from '../plan/diff.js';
 import { isNatnsHostDevice } from '../plan/names.js';
 import { planRouter, type DesiredRouter, type ForwardRule, type Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
+import { checkpoint } from './checkpoint.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { forwardsOf, reservationsOf } from './forwards.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { planDhcp } from '../plan/dnsmasq.js';
 import { rmSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 
 /** A network that carries natns metadata. */
 export type NatNetwork = NetworkDefinition & { nat: NatSpec };
@@ -98,7 +100,9 @@ export function networkFromRecord(record: NetworkRecord): NatNetwork {
 export async function prepareNetwork(net: NatNetwork, ctx: Context): Promise<NetworkRecord> {
   return withLock(networkLock(ctx, net.uuid), async () => {
     const { upstream, previous } = await reserve(net, ctx);
+    checkpoint();
     await teardown(net, ctx);
+    checkpoint();
     if (linkExists(net.bridge)) {
       const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
       if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
@@ -122,9 +126,12 @@ export interface StartResult {
 export async function startNetwork(net: NatNetwork, ctx: Context): Promise<StartResult> {
   return withLock(networkLock(ctx, net.uuid), async () => {
     const { upstream } = await reserve(net, ctx);
+    checkpoint();
     ctx.records.write(recordFor(net, upstream, 'starting'));
+    checkpoint();
     try {
       const { desired, changes } = await buildRouter(net, upstream, ctx);
+      checkpoint();
       const record = ctx.records.write(recordFor(net, upstream, 'running'));
       return { record, desired, changes };
     } catch (err) {
@@ -139,8 +146,9 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
 async function buildRouter(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
-  const desired = planFor(net, upstream, forwardsOf(ctx, net));
+  const desired = planFor(net, upstream, forwardsOf(ctx, net), hostAccessOf(ctx, upstream));
   const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
+  checkpoint();
   const dir = ctx.dhcpDir(net.uuid);
   if (net.nat.dhcp) {
     await ensureDnsmasq(desired.namespace, dir, planDhcp({
@@ -167,17 +175,29 @@ export async function refreshNetwork(record: NetworkRecord, ctx: Context): Promi
 
 async function teardown(net: Pick<NetworkDefinition, 'name' | 'uuid'>, ctx: Context): Promise<void> {
   await stopDnsmasq(ctx.dhcpDir(net.uuid));
+  checkpoint();
   await removeRouter(routerNames(net.name, net.uuid));
 }
 
+/** The pool's choice; networks with a fixed upstream keep the host closed. */
+export function hostAccessOf(ctx: Context, upstream: Upstream): 'deny' | 'allow' {
+  return (upstream.pool ? ctx.config().pools.get(upstream.pool)?.hostAccess : undefined) ?? 'deny';
+}
+
+/** IPv4 addresses of the host namespace on `bridge`, read without spawning anything. */
+export function hostAddressesOn(bridge: string): string[] {
+  return (networkInterfaces()[bridge] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address);
+}
+
 /** The plan for a network, with MTUs read from its two bridges. */
-export function planFor(net: NatNetwork, upstream: Upstream, forwards: ForwardRule[] = []): DesiredRouter {
+export function planFor(net: NatNetwork, upstream: Upstream, forwards: ForwardRule[] = [], hostAccess: 'deny' | 'allow' = 'deny'): DesiredRouter {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
   const wanMtu = linkMtu(upstream.bridge);
   if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${upstream.bridge} does not exist on this host`);
   return planRouter({
     name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu }, forwards,
+    hostAddresses: hostAccess === 'allow' ? [] : hostAddressesOn(upstream.bridge),
   });
 }
 
@@ -185,6 +205,7 @@ export function planFor(net: NatNetwork, upstream: Upstream, forwards: ForwardRu
 export async function stopNetwork(net: Pick<NetworkDefinition, 'name' | 'uuid'>, ctx: Context): Promise<void> {
   await withLock(networkLock(ctx, net.uuid), async () => {
     await teardown(net, ctx);
+    checkpoint();
     removeNftFile(ctx.nftFile(net.uuid));
     // Every guest interface left the network with it.
     rmSync(ctx.ports(net.uuid).dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { planRouter, type DesiredRouter } from '../plan/router.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { forwardsOf } from './forwards.js';
-import { upstreamOf } from './network.js';
+import { hostAccessOf, hostAddressesOn, upstreamOf } from './network.js';
 
 export type MappingState = 'up' | 'down' | 'drift';
 
@@ -37,6 +37,7 @@ export function desiredFromRecord(record: NetworkRecord, ctx: Context): DesiredR
     upstream,
     mtu: { lan, wan },
     forwards: forwardsOf(ctx, record),
+    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : hostAddressesOn(upstream.bridge),
   });
 }
 

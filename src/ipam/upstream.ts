@@ -6,6 +6,7 @@ import type { UpstreamSpec } from '../libvirt/network-xml.js';
 import type { Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
 import { lowestFree } from './allocator.js';
+import { checkpoint } from '../core/checkpoint.js';
 import type { LeaseOwner, LeaseStore } from './leases.js';
 
 /**
@@ -65,6 +66,7 @@ function leaseFromPool(pool: PoolConfig, owner: LeaseOwner, leases: LeaseStore, 
     );
   }
   const other = leases.claim(pool.bridge, address, { ...owner, pool: pool.name });
+  checkpoint();
   if (other) throw new InputError(`upstream address ${formatIPv4(address)} was taken by '${other.name}' while allocating; start the network again`);
   return fromPool(address);
 }

@@ -4,6 +4,7 @@ import { NatnsError } from '../errors.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import { hostDeviceNames, namespaceName } from '../plan/names.js';
 import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
+import { checkpoint } from '../core/checkpoint.js';
 import { run } from './exec.js';
 import { ipBatch, ipJsonLines, type IpLink } from './ip.js';
 import { observeRouter } from './observe.js';
@@ -19,6 +20,7 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
   const ns = desired.namespace;
   await ipBatch(changes.nsFirst, `clear stale links in ${ns}`, ns);
   await ipBatch(changes.host, `create namespace ${ns} and its veth patches`);
+  checkpoint();
   const inside = [...changes.ns];
   const sysctls = Object.entries(changes.sysctls).map(([k, v]) => `${k}=${v}`);
   if (sysctls.length > 0) inside.push(`netns exec ${ns} sysctl -qw ${sysctls.join(' ')}`);

@@ -29,6 +29,8 @@ export interface RouterInput {
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
   mtu: { lan: number; wan: number };
   forwards?: ForwardRule[];
+  /** The host's own addresses on the upstream bridge, which guests must not reach. */
+  hostAddresses?: string[];
 }
 
 export interface LinkPlan {
@@ -90,6 +92,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
     nft: renderNft({
       network: input.name, uuid: input.uuid, privateNet, upstreamAddress,
       privateAddress: formatIPv4(input.private.address), forwards: sortForwards(input.forwards ?? []),
+      hostAddresses: [...(input.hostAddresses ?? [])].sort(),
     }),
   };
 }
@@ -102,12 +105,15 @@ function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
 /**
  * One table owned by natns, in exactly the form `nft list table` prints it back. Forwarding is
  * closed by default: guests may go out, replies come back, and only published ports come in.
+ * Guests may not use a source outside their subnet, nor reach the host's own addresses on the
+ * upstream bridge.
  * Outbound traffic is SNATed to the network's own upstream address rather than masqueraded,
  * which is cheaper and never picks a wrong source. A guest reaching a published port of its own
  * network (hairpin) is SNATed to the private gateway, so the reply comes back through the router.
  */
 function renderNft(v: {
   network: string; uuid: string; privateNet: string; upstreamAddress: string; privateAddress: string; forwards: ForwardRule[];
+  hostAddresses: string[];
 }): string {
   const lines = [
     `table ip ${NFT_TABLE} {`,
@@ -126,6 +132,8 @@ function renderNft(v: {
     `\tchain forward {`,
     `\t\ttype filter hook forward priority filter; policy drop;`,
     `\t\tct state established,related accept comment "natns:established"`,
+    `\t\tiifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
+    ...v.hostAddresses.map((a) => `\t\tiifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
     `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
     ...(v.forwards.length > 0 ? [`\t\tct status dnat accept comment "natns:forwarded"`] : []),
     `\t}`,

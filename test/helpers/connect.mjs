@@ -1,10 +1,11 @@
-// Test guest: connect to ADDRESS PORT, print what the server says, fail after 5 s.
+// Test guest: connect to ADDRESS PORT (from SOURCE, if given), print what the server says,
+// fail after TIMEOUT ms (default 5000).
 import { connect } from 'node:net';
 
-const [address, port] = process.argv.slice(2);
-const socket = connect({ host: address, port: Number(port) });
+const [address, port, source, timeout] = process.argv.slice(2);
+const socket = connect({ host: address, port: Number(port), ...(source ? { localAddress: source } : {}) });
 let data = '';
-socket.setTimeout(5000, () => {
+socket.setTimeout(Number(timeout ?? 5000), () => {
   process.stderr.write('timeout\n');
   process.exit(1);
 });

@@ -105,6 +105,12 @@ export class Sandbox {
     return must('ip', ['netns', 'exec', ns, process.execPath, join(here, 'connect.mjs'), address, String(port)]);
   }
 
+  /** True when a TCP connection from `ns` (optionally from `source`) is answered within 2 s. */
+  async reaches(ns: string, address: string, port: number, source = ''): Promise<boolean> {
+    const r = await sh('ip', ['netns', 'exec', ns, process.execPath, join(here, 'connect.mjs'), address, String(port), source, '2000']);
+    return r.exitCode === 0;
+  }
+
   async ping(ns: string, address: string): Promise<boolean> {
     const r = await sh('ip', ['netns', 'exec', ns, 'busybox', 'ping', '-c', '1', '-W', '2', address]);
     return r.exitCode === 0;

@@ -87,6 +87,7 @@ describe('forwards in the nft table', () => {
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy drop;
 \t\tct state established,related accept comment "natns:established"
+\t\tiifname "lan" ip saddr != 10.0.0.0/24 drop comment "natns:antispoof"
 \t\tiifname "lan" oifname "wan" ip saddr 10.0.0.0/24 accept comment "natns:outbound"
 \t\tct status dnat accept comment "natns:forwarded"
 \t}

@@ -50,6 +50,7 @@ table ip natns {
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy drop;
 \t\tct state established,related accept comment "natns:established"
+\t\tiifname "lan" ip saddr != 10.0.0.0/24 drop comment "natns:antispoof"
 \t\tiifname "lan" oifname "wan" ip saddr 10.0.0.0/24 accept comment "natns:outbound"
 \t}
 
@@ -59,6 +60,11 @@ table ip natns {
 \t}
 }
 `);
+  });
+
+  test("the host's own upstream addresses are closed to guests", () => {
+    const closed = planRouter({ ...input, hostAddresses: ['198.51.100.9', '198.51.100.2'] });
+    expect(closed.nft).toContain('\t\tiifname "lan" ip daddr 198.51.100.2 drop comment "natns:host"\n\t\tiifname "lan" ip daddr 198.51.100.9 drop comment "natns:host"\n\t\tiifname "lan" oifname "wan"');
   });
 
   test('from nothing: one host batch that creates the peers inside the namespace, one namespace batch (golden)', () => {

@@ -1,0 +1,157 @@
+import { readdirSync } from 'node:fs';
+import { parseIPv4 } from '../ipv4.js';
+import { errorText } from '../errors.js';
+import { run } from '../kernel/exec.js';
+import { dnsmasqPid } from '../kernel/dnsmasq.js';
+import { linkExists, namespaceExists } from '../kernel/sysfs.js';
+import { readNetwork } from '../libvirt/network-xml.js';
+import { virsh } from '../libvirt/virsh.js';
+import { child, parseXml } from '../libvirt/xml.js';
+import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX } from '../plan/names.js';
+import type { NetworkRecord } from '../state/records.js';
+import type { Context } from './context.js';
+import { releaseNetwork, startNetwork, stopNetwork, type NatNetwork } from './network.js';
+import { inspect } from './status.js';
+
+export interface Finding {
+  network?: string;
+  what: string;
+}
+
+function claimed(ctx: Context): { namespaces: Set<string>; devices: Set<string>; uuids: Set<string> } {
+  const records = ctx.records.list();
+  return {
+    namespaces: new Set(records.map((r) => r.namespace)),
+    devices: new Set(records.flatMap((r) => Object.values(hostDeviceNames(r.uuid)))),
+    uuids: new Set(records.map((r) => r.uuid)),
+  };
+}
+
+/** Read-only: every difference between what natns planned and what the kernel holds. */
+export async function check(ctx: Context, only?: string): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
+  for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
+  if (only === undefined) findings.push(...orphans(ctx).map((o) => ({ what: o.what })));
+  return findings;
+}
+
+async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string[]> {
+  const devices = Object.values(hostDeviceNames(record.uuid));
+  if (record.phase !== 'running') {
+    const left = [
+      ...(namespaceExists(record.namespace) ? [`namespace ${record.namespace}`] : []),
+      ...devices.filter(linkExists),
+    ];
+    return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
+  }
+  const found = await inspect(record, ctx);
+  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.upstream.bridge} is gone`];
+  const out = [...found.changes.conflicts, ...found.changes.differences];
+  if (record.dhcp && dnsmasqPid(ctx.dhcpDir(record.uuid)) === undefined) out.push('dnsmasq is not running');
+  return out;
+}
+
+interface Orphan {
+  what: string;
+  remove: () => Promise<void>;
+}
+
+/** natns-named objects and leases that no network record claims. */
+function orphans(ctx: Context): Orphan[] {
+  const { namespaces, devices, uuids } = claimed(ctx);
+  const out: Orphan[] = [];
+  for (const ns of safeReaddir('/run/netns')) {
+    if (!ns.startsWith(NAMESPACE_PREFIX) || namespaces.has(ns)) continue;
+    out.push({
+      what: `namespace ${ns} belongs to no network`,
+      remove: async () => {
+        // Whatever still runs in it (a dnsmasq) must go first, or the namespace lingers.
+        const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+        for (const pid of pids) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+        await run('ip', ['netns', 'del', ns]);
+      },
+    });
+  }
+  for (const dev of safeReaddir('/sys/class/net')) {
+    if (!isNatnsHostDevice(dev) || devices.has(dev)) continue;
+    out.push({ what: `link ${dev} belongs to no network`, remove: async () => void (await run('ip', ['link', 'del', dev])) });
+  }
+  for (const lease of ctx.leases.all()) {
+    if (uuids.has(lease.owner.uuid) || ctx.guests.read(lease.owner.uuid)) continue;
+    out.push({
+      what: `lease ${lease.address} on ${lease.bridge} belongs to no network (was ${lease.owner.name})`,
+      remove: async () => ctx.leases.release(lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid),
+    });
+  }
+  return out;
+}
+
+/**
+ * Converge everything on what libvirt says: networks it reports active are (re)built from their
+ * live XML, routers of inactive ones are removed, networks it no longer defines are forgotten and
+ * their addresses released, and natns-named leftovers nobody claims are removed.
+ */
+export async function repair(ctx: Context): Promise<{ actions: string[]; errors: string[] }> {
+  const actions: string[] = [];
+  const errors: string[] = [];
+  const attempt = async (what: string, fn: () => Promise<string | undefined>) => {
+    try {
+      const done = await fn();
+      if (done) actions.push(done);
+    } catch (err) {
+      errors.push(`${what}: ${errorText(err)}`);
+    }
+  };
+  const uuids = async (all: boolean) => new Set((await virsh(['net-list', '--uuid', ...(all ? ['--all'] : [])], 'list libvirt networks'))
+    .split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
+  const active = await uuids(false);
+  const defined = await uuids(true);
+  for (const uuid of active) {
+    await attempt(`network ${uuid}`, async () => {
+      const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid}`);
+      const node = child(parseXml(xml, `network ${uuid}`), 'network');
+      const net = node ? readNetwork(node) : undefined;
+      if (!net?.nat) return undefined;
+      const result = await startNetwork(net as NatNetwork, ctx);
+      const n = result.changes.differences.length;
+      return n ? `converged network ${net.name} (${n} difference${n === 1 ? '' : 's'} repaired)` : undefined;
+    });
+  }
+  for (const record of ctx.records.list()) {
+    if (active.has(record.uuid)) continue;
+    await attempt(`network ${record.name}`, async () => {
+      const left = namespaceExists(record.namespace) || Object.values(hostDeviceNames(record.uuid)).some(linkExists);
+      if (left || record.phase === 'running') {
+        await stopNetwork(record, ctx);
+        if (left) actions.push(`removed the router of inactive network ${record.name}`);
+      }
+      if (!defined.has(record.uuid)) {
+        await releaseNetwork(record, ctx);
+        return `released ${record.upstream.address} of undefined network ${record.name}`;
+      }
+      return undefined;
+    });
+  }
+  for (const o of orphans(ctx)) {
+    await attempt(o.what, async () => {
+      await o.remove();
+      return `removed: ${o.what}`;
+    });
+  }
+  return { actions, errors };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
