@@ -5,7 +5,7 @@ import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
 import { paths } from '../../src/paths.js';
 import { assertInstalledHooksCurrent, ensureLibvirtd, restartLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
 import { CLI, Sandbox, sh } from '../helpers/sandbox.js';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /**
  * The whole point of natns, through a real libvirtd and real QEMU guests: three networks all
@@ -28,6 +28,14 @@ afterAll(async () => {
   await lab.down().catch(() => undefined);
   await sb.cleanup();
 });
+
+function logText(): string {
+  try {
+    return readFileSync(join(paths.log(), 'natns.log'), 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 async function mappings(): Promise<Mapping[]> {
   const r = await systemCli(['list', '--json']);
@@ -62,10 +70,37 @@ test('three guests with the same address on three networks with the same subnet,
 
   // libvirtd restarts under running networks and guests: mappings and traffic carry on.
   const seq = lab.probeCount();
+  const logSize = logText().length;
   await restartLibvirtd();
+  // libvirtd re-runs the qemu hook (`reconnect begin`) for each running guest, in the background.
+  for (let i = 0; i < 200 && (logText().slice(logSize).match(/"guest reconnect begin"/g) ?? []).length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect((logText().slice(logSize).match(/"guest reconnect begin"/g) ?? []).length).toBe(3);
   expect(await mappings()).toEqual(before);
   await lab.waitForGuests(60_000, seq + 1);
   expect(lab.upstreamSources()).toEqual(leased);
+
+  // natns check --repair: breaks are found read-only, repaired from libvirt's live XML, and a
+  // second repair has nothing left to do.
+  const victim = before[1]!;
+  await sh('ip', ['netns', 'exec', victim.namespace, 'nft', 'delete', 'table', 'ip', 'natns']);
+  process.kill(Number(readFileSync(join(paths.state(), 'dhcp', victim.uuid, 'dnsmasq.pid'), 'utf8')), 'SIGKILL');
+  const stray = `natns-${sb.id}-stray`;
+  await sh('ip', ['netns', 'add', stray]);
+  const broken = await systemCli(['check']);
+  expect(broken.exitCode).toBe(1);
+  expect(broken.stdout).toContain(`${victim.network}: nft table ip natns is missing`);
+  expect(broken.stdout).toContain(`${victim.network}: dnsmasq is not running`);
+  expect(broken.stdout).toContain(`namespace ${stray} belongs to no network`);
+  const repaired = await systemCli(['check', '--repair']);
+  expect({ code: repaired.exitCode, err: repaired.stderr }).toEqual({ code: 0, err: '' });
+  expect(repaired.stdout).toContain(`converged network ${victim.network}`);
+  expect(repaired.stdout).toContain(`removed: namespace ${stray} belongs to no network`);
+  const again = await systemCli(['check', '--repair']);
+  expect({ code: again.exitCode, out: again.stdout }).toEqual({ code: 0, out: 'nothing to repair' });
+  expect(await mappings()).toEqual(before);
+  await lab.waitForGuests(60_000, lab.probeCount() + 1);
 
   // A network stopped and started again gets the same upstream address.
   const net1 = lab.network(1);

@@ -147,7 +147,7 @@ export class Sandbox {
     const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
     const lines = [
       ...links.filter((l) => l.ifname.startsWith(this.id) || devices.has(l.ifname)).map((l) => `link del ${l.ifname}`),
-      ...readdirSafe('/run/netns').filter((n) => n.startsWith(this.id) || namespaces.has(n)).map((n) => `netns del ${n}`),
+      ...readdirSafe('/run/netns').filter((n) => n.startsWith(this.id) || n.startsWith(`natns-${this.id}`) || namespaces.has(n)).map((n) => `netns del ${n}`),
     ];
     if (lines.length) await sh('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
     rmSync(this.dir, { recursive: true, force: true });
