@@ -11,6 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   show: { summary: 'one network in detail, with what the kernel holds', load: () => import('./show.js') },
   release: { summary: "return a stopped network's upstream address to its pool", load: () => import('./release.js') },
   check: { summary: 'compare the kernel with the plan; --repair converges everything', load: () => import('./check.js') },
+  exec: { summary: "run a command in a network's namespace (e.g. a transparent proxy)", load: () => import('./exec.js') },
   forward: { summary: 'list, add or remove port forwards of a network', load: () => import('./forward.js') },
   gc: { summary: 'release the addresses of networks libvirt no longer defines', load: () => import('./gc.js') },
   demo: { summary: 'two same-subnet networks with real guests, end to end (--keep, --down)', load: () => import('./demo.js') },

@@ -12,6 +12,11 @@ import { parseLeases } from '../plan/dnsmasq.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+async function proxyListening(namespace: string, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
+  const r = await exec('ip', ['netns', 'exec', namespace, 'ss', '-H', proto === 'tcp' ? '-ltn' : '-lun', 'sport', '=', `:${port}`]);
+  return r.exitCode === 0 && r.stdout.trim() !== '';
+}
+
 /** Guests plugged into the network (port-created events), with the address DHCP or a reservation gave them. */
 function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac: string; address?: string }[] {
   let leases = new Map<string, string>();
@@ -61,6 +66,13 @@ export async function run(args: string[]): Promise<number> {
   for (const d of differences) out.push(`  - ${d}`);
   const guests = attachedGuests(record, ctx);
   out.push('', 'Guests attached:', ...(guests.length ? guests.map((g) => `  ${g.vm}  ${g.mac}  ${g.address ?? 'no address seen'}`) : ['  none']));
+  if (record.tproxy) {
+    const t = record.tproxy;
+    const listening = namespaceExists(record.namespace) && (await proxyListening(record.namespace, t.proto, t.toPort));
+    out.push('', `Transparent proxy: ${t.proto} ports ${t.ports.join(',')} -> :${t.toPort} (fwmark ${t.mark}, table ${t.table}); ${listening ? 'a proxy is listening' : `NOTHING listens on ${t.toPort}: start one with natns exec ${record.name} -- ...`}`);
+  }
+  const publics = ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.publicAddress).map((n) => `  ${n.publicAddress} <-> ${n.ip}  (guest ${g.name}, stateless)`));
+  if (publics.length) out.push('', '1:1 addresses:', ...publics);
   const forwards = forwardsOf(ctx, record);
   out.push('', 'Forwards:', ...(forwards.length
     ? forwards.map((f) => `  ${f.proto} ${record.upstream.address}:${f.port} -> ${f.to}:${f.toPort}  (${ownerName(ctx, f.owner)})`)

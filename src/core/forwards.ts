@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import type { DhcpReservation } from '../plan/dnsmasq.js';
-import type { ForwardRule } from '../plan/router.js';
+import type { ForwardRule, OneToOne } from '../plan/router.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 
@@ -14,6 +14,13 @@ export function forwardsOf(ctx: Context, network: { uuid: string; name: string }
     }
   }
   return rules;
+}
+
+/** Guests of this network with a public address of their own (1:1 NAT). */
+export function oneToOneOf(ctx: Context, network: { name: string }): OneToOne[] {
+  return ctx.guests.list().flatMap((g) => g.networks
+    .filter((n) => n.network === network.name && n.ip && n.publicAddress)
+    .map((n) => ({ owner: `guest-${g.uuid}`, private: n.ip!, public: n.publicAddress! })));
 }
 
 export function reservationsOf(ctx: Context, network: { name: string }): DhcpReservation[] {

@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { formatCidr, inSubnet, isHostAddress, networkOf, parseIPv4 } from '../ipv4.js';
+import { formatCidr, formatIPv4, inSubnet, isHostAddress, networkOf, parseIPv4 } from '../ipv4.js';
+import { resolveUpstream } from '../ipam/upstream.js';
+import type { UpstreamSpec } from '../libvirt/network-xml.js';
 import type { GuestDefinition, GuestOnNetwork } from '../libvirt/domain-xml.js';
 import { withLock } from '../state/lock.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { checkPortFree, forwardsOf } from './forwards.js';
-import { refreshNetwork } from './network.js';
+import { refreshNetwork, upstreamOf } from './network.js';
 
 export type GuestWithNat = GuestDefinition & { networks: GuestOnNetwork[] };
 
@@ -30,6 +32,9 @@ export async function startGuest(guest: GuestWithNat, ctx: Context): Promise<Net
       return { n, record };
     });
     for (const { n, record } of records) checkGuestOnNetwork(guest, n, record, ctx);
+    for (const { n, record } of records) {
+      if (n.public) n.publicAddress = await leasePublic(guest, n, record, ctx);
+    }
     ctx.guests.write(guest.uuid, { uuid: guest.uuid, name: guest.name, networks: guest.networks, updated: new Date().toISOString() });
     try {
       for (const { record } of records) await refreshNetwork(record, ctx);
@@ -55,6 +60,35 @@ function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: Net
   }
   const others = forwardsOf(ctx, record).filter((r) => r.owner !== `guest-${guest.uuid}`);
   for (const f of n.forwards) checkPortFree(ctx, record, others, f);
+}
+
+/**
+ * A guest's own upstream address, leased under its UUID on the network's upstream bridge: it
+ * stays the guest's across stops and returns to the pool only when the guest is undefined.
+ */
+async function leasePublic(guest: GuestWithNat, n: GuestOnNetwork, record: NetworkRecord, ctx: Context): Promise<string> {
+  const up = upstreamOf(record);
+  const owner = { uuid: guest.uuid, name: guest.name, kind: 'guest' as const };
+  const subnet = formatCidr(networkOf(up.address, up.prefix), up.prefix);
+  let spec: UpstreamSpec;
+  if (n.public!.address) {
+    const address = parseIPv4(n.public!.address, 'public address');
+    if (!inSubnet(address, up.address, up.prefix) || !isHostAddress(address, up.prefix)) {
+      throw new InputError(`guest ${guest.name}: public address ${n.public!.address} is outside the upstream subnet ${subnet} of network ${record.name}`);
+    }
+    if (address === up.gateway || address === up.address) {
+      throw new InputError(`guest ${guest.name}: public address ${n.public!.address} is ${address === up.gateway ? 'the upstream gateway' : `network ${record.name}'s own upstream address`}`);
+    }
+    spec = { kind: 'fixed', bridge: up.bridge, address, prefix: up.prefix, gateway: up.gateway };
+  } else {
+    const pool = ctx.config().pools.get(n.public!.pool!);
+    if (pool && pool.bridge !== up.bridge) {
+      throw new InputError(`guest ${guest.name}: pool '${pool.name}' is on bridge ${pool.bridge}, but network ${record.name} goes upstream through ${up.bridge}`);
+    }
+    spec = { kind: 'pool', pool: n.public!.pool! };
+  }
+  const leased = await resolveUpstream(spec, owner, ctx.config(), ctx.leases, ctx.lockDir, undefined);
+  return formatIPv4(leased.address);
 }
 
 /** `stopped end` / `release end`: the guest's forwards and reservations go; others stay. */

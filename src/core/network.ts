@@ -8,12 +8,12 @@ import { bridgePorts, isBridge, linkExists, linkMtu, namespaceExists } from '../
 import type { NatSpec, NetworkDefinition } from '../libvirt/network-xml.js';
 import type { RouterChanges } from '../plan/diff.js';
 import { isNatnsHostDevice } from '../plan/names.js';
-import { planRouter, type DesiredRouter, type ForwardRule, type Upstream } from '../plan/router.js';
+import { planRouter, type DesiredRouter, type Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
 import { checkpoint } from './checkpoint.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
-import { forwardsOf, reservationsOf } from './forwards.js';
+import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { planDhcp } from '../plan/dnsmasq.js';
 import { rmSync } from 'node:fs';
@@ -73,6 +73,7 @@ function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['ph
       gateway: formatIPv4(upstream.gateway), ...(upstream.pool ? { pool: upstream.pool } : {}),
     },
     ...(net.nat.dhcp ? { dhcp: { start: formatIPv4(net.nat.dhcp.start), end: formatIPv4(net.nat.dhcp.end) } } : {}),
+    ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
     phase,
   };
 }
@@ -88,6 +89,7 @@ export function networkFromRecord(record: NetworkRecord): NatNetwork {
       private: { address: parseIPv4(record.private.address, 'record'), prefix: record.private.prefix },
       upstream: { kind: 'fixed', bridge: upstream.bridge, address: upstream.address, prefix: upstream.prefix, gateway: upstream.gateway },
       ...(record.dhcp ? { dhcp: { start: parseIPv4(record.dhcp.start, 'record'), end: parseIPv4(record.dhcp.end, 'record') } } : {}),
+      ...(record.tproxy ? { tproxy: record.tproxy } : {}),
     },
   };
 }
@@ -146,7 +148,7 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
 async function buildRouter(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
-  const desired = planFor(net, upstream, forwardsOf(ctx, net), hostAccessOf(ctx, upstream));
+  const desired = planFor(net, upstream, ctx);
   const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
   checkpoint();
   const dir = ctx.dhcpDir(net.uuid);
@@ -190,14 +192,17 @@ export function hostAddressesOn(bridge: string): string[] {
 }
 
 /** The plan for a network, with MTUs read from its two bridges. */
-export function planFor(net: NatNetwork, upstream: Upstream, forwards: ForwardRule[] = [], hostAccess: 'deny' | 'allow' = 'deny'): DesiredRouter {
+export function planFor(net: NatNetwork, upstream: Upstream, ctx: Context): DesiredRouter {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
   const wanMtu = linkMtu(upstream.bridge);
   if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${upstream.bridge} does not exist on this host`);
   return planRouter({
-    name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu }, forwards,
-    hostAddresses: hostAccess === 'allow' ? [] : hostAddressesOn(upstream.bridge),
+    name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
+    forwards: forwardsOf(ctx, net),
+    oneToOne: oneToOneOf(ctx, net),
+    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : hostAddressesOn(upstream.bridge),
+    ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
   });
 }
 

@@ -84,7 +84,8 @@ function orphans(ctx: Context): Orphan[] {
     out.push({ what: `link ${dev} belongs to no network`, remove: async () => void (await run('ip', ['link', 'del', dev])) });
   }
   for (const lease of ctx.leases.all()) {
-    if (uuids.has(lease.owner.uuid) || ctx.guests.read(lease.owner.uuid)) continue;
+    // A stopped guest keeps its public address; repair releases it once libvirt forgets the guest.
+    if (uuids.has(lease.owner.uuid) || lease.owner.kind === 'guest') continue;
     out.push({
       what: `lease ${lease.address} on ${lease.bridge} belongs to no network (was ${lease.owner.name})`,
       remove: async () => ctx.leases.release(lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid),
@@ -109,10 +110,8 @@ export async function repair(ctx: Context): Promise<{ actions: string[]; errors:
       errors.push(`${what}: ${errorText(err)}`);
     }
   };
-  const uuids = async (all: boolean) => new Set((await virsh(['net-list', '--uuid', ...(all ? ['--all'] : [])], 'list libvirt networks'))
-    .split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
-  const active = await uuids(false);
-  const defined = await uuids(true);
+  const active = await libvirtUuids(['net-list', '--uuid']);
+  const defined = await libvirtUuids(['net-list', '--uuid', '--all']);
   for (const uuid of active) {
     await attempt(`network ${uuid}`, async () => {
       const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid}`);
@@ -132,18 +131,48 @@ export async function repair(ctx: Context): Promise<{ actions: string[]; errors:
         await stopNetwork(record, ctx);
         if (left) actions.push(`removed the router of inactive network ${record.name}`);
       }
-      if (!defined.has(record.uuid)) {
-        await releaseNetwork(record, ctx);
-        return `released ${record.upstream.address} of undefined network ${record.name}`;
-      }
       return undefined;
     });
   }
+  const released = await releaseUndefined(ctx, defined);
+  actions.push(...released.actions);
+  errors.push(...released.errors);
   for (const o of orphans(ctx)) {
     await attempt(o.what, async () => {
       await o.remove();
       return `removed: ${o.what}`;
     });
+  }
+  return { actions, errors };
+}
+
+async function libvirtUuids(args: string[]): Promise<Set<string>> {
+  const out = await virsh(args, `ask libvirt (virsh ${args[0]})`);
+  return new Set(out.split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
+}
+
+/**
+ * libvirt runs no hook when a network or guest is undefined: release the addresses of those it
+ * no longer knows (a network whose router still exists is left for repair to stop first).
+ */
+export async function releaseUndefined(ctx: Context, definedNetworks?: Set<string>): Promise<{ actions: string[]; errors: string[] }> {
+  const actions: string[] = [];
+  const errors: string[] = [];
+  const networks = definedNetworks ?? await libvirtUuids(['net-list', '--uuid', '--all']);
+  const guests = await libvirtUuids(['list', '--uuid', '--all']);
+  for (const record of ctx.records.list()) {
+    if (networks.has(record.uuid) || namespaceExists(record.namespace)) continue;
+    try {
+      await releaseNetwork(record, ctx);
+      actions.push(`released ${record.upstream.address} of undefined network ${record.name}`);
+    } catch (err) {
+      errors.push(`${record.name}: ${errorText(err)}`);
+    }
+  }
+  for (const lease of ctx.leases.all().filter((l) => l.owner.kind === 'guest' && !guests.has(l.owner.uuid))) {
+    ctx.leases.release(lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid);
+    ctx.guests.remove(lease.owner.uuid);
+    actions.push(`released public address ${lease.address} of undefined guest ${lease.owner.name}`);
   }
   return { actions, errors };
 }

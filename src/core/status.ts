@@ -1,13 +1,11 @@
-import { parseIPv4 } from '../ipv4.js';
 import { observeRouter, type ObservedRouter } from '../kernel/observe.js';
 import { linkExists, linkMaster, linkMtu, namespaceExists } from '../kernel/sysfs.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import { hostDeviceNames } from '../plan/names.js';
-import { planRouter, type DesiredRouter } from '../plan/router.js';
+import type { DesiredRouter } from '../plan/router.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
-import { forwardsOf } from './forwards.js';
-import { hostAccessOf, hostAddressesOn, upstreamOf } from './network.js';
+import { networkFromRecord, planFor, upstreamOf } from './network.js';
 
 export type MappingState = 'up' | 'down' | 'drift';
 
@@ -25,20 +23,8 @@ export function quickState(record: NetworkRecord): MappingState {
 
 /** The router a running record should have; undefined when its bridges are gone (network down). */
 export function desiredFromRecord(record: NetworkRecord, ctx: Context): DesiredRouter | undefined {
-  const upstream = upstreamOf(record);
-  const lan = linkMtu(record.bridge);
-  const wan = linkMtu(upstream.bridge);
-  if (lan === undefined || wan === undefined) return undefined;
-  return planRouter({
-    name: record.name,
-    uuid: record.uuid,
-    bridge: record.bridge,
-    private: { address: parseIPv4(record.private.address, 'record'), prefix: record.private.prefix },
-    upstream,
-    mtu: { lan, wan },
-    forwards: forwardsOf(ctx, record),
-    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : hostAddressesOn(upstream.bridge),
-  });
+  if (linkMtu(record.bridge) === undefined || linkMtu(record.upstream.bridge) === undefined) return undefined;
+  return planFor(networkFromRecord(record), upstreamOf(record), ctx);
 }
 
 export interface Inspection {

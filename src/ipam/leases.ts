@@ -8,6 +8,8 @@ export interface LeaseOwner {
   /** The network or guest name, for messages only; the UUID is the key. */
   name: string;
   pool?: string;
+  /** A guest's 1:1 public address; absent: a network's upstream address. */
+  kind?: 'guest';
 }
 
 /**

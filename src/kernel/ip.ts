@@ -35,9 +35,23 @@ export interface IpLink {
 
 export interface IpRoute {
   dst: string;
+  table?: string;
   gateway?: string;
   dev?: string;
   protocol?: string;
   scope?: string;
   type?: string;
+}
+
+export interface IpRule {
+  priority: number;
+  src?: string;
+  fwmark?: string;
+  table?: string;
+}
+
+export interface IpNeighbor {
+  dst: string;
+  dev?: string;
+  proxy?: null;
 }

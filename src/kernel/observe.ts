@@ -1,7 +1,7 @@
 import type { DesiredRouter } from '../plan/router.js';
 import { NFT_TABLE } from '../plan/names.js';
 import { run } from './exec.js';
-import { ipJsonLines, type IpLink, type IpRoute } from './ip.js';
+import { ipJsonLines, type IpLink, type IpNeighbor, type IpRoute, type IpRule } from './ip.js';
 import { linkExists, namespaceExists } from './sysfs.js';
 
 /** What the kernel holds right now for one router, read with ip -j, sysctl and nft. */
@@ -11,12 +11,19 @@ export interface ObservedRouter {
   host: Record<string, IpLink>;
   /** Links inside the namespace with their addresses. */
   ns: IpLink[];
+  /** Routes of the main table. */
   routes: IpRoute[];
+  /** Routes of every other table (the transparent proxy's local route lives in one). */
+  tableRoutes: IpRoute[];
+  proxyNeighbors: IpNeighbor[];
+  rules: IpRule[];
   sysctls: Record<string, string>;
   nft: string | undefined;
 }
 
-export const NOTHING: ObservedRouter = { namespace: false, host: {}, ns: [], routes: [], sysctls: {}, nft: undefined };
+export const NOTHING: ObservedRouter = {
+  namespace: false, host: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
+};
 
 export async function observeRouter(desired: DesiredRouter): Promise<ObservedRouter> {
   const namespace = namespaceExists(desired.namespace);
@@ -25,7 +32,7 @@ export async function observeRouter(desired: DesiredRouter): Promise<ObservedRou
   if (!namespace && hostNames.length === 0) return NOTHING;
   const [host, inside] = await Promise.all([
     observeHostLinks(hostNames),
-    namespace ? observeInside(desired) : Promise.resolve({ ns: [], routes: [], sysctls: {}, nft: undefined }),
+    namespace ? observeInside(desired) : Promise.resolve({ ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined }),
   ]);
   return { namespace, host, ...inside };
 }
@@ -42,17 +49,22 @@ async function observeInside(desired: DesiredRouter) {
   const ns = desired.namespace;
   const keys = Object.keys(desired.sysctls);
   const [docs, sysctl, nft] = await Promise.all([
-    ipJsonLines(['addr show', 'route show table main'], ns),
+    ipJsonLines(['addr show', 'route show table all', 'neigh show proxy', 'rule show'], ns),
     run('ip', ['netns', 'exec', ns, 'sysctl', '-n', ...keys]),
     run('ip', ['netns', 'exec', ns, 'nft', 'list', 'table', 'ip', NFT_TABLE]),
   ]);
-  const arrays = docs as unknown[][];
-  const links = (arrays.find((a) => a.length > 0 && 'ifname' in (a[0] as object)) ?? []) as IpLink[];
-  const routes = (arrays.find((a) => a.length > 0 && 'dst' in (a[0] as object)) ?? []) as IpRoute[];
+  // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.
+  const arrays = (docs as Record<string, unknown>[][]).filter((a) => a.length > 0);
+  const links = (arrays.find((a) => 'ifname' in a[0]!) ?? []) as unknown as IpLink[];
+  const rules = (arrays.find((a) => 'priority' in a[0]! && 'src' in a[0]!) ?? []) as unknown as IpRule[];
+  const proxyNeighbors = (arrays.find((a) => 'proxy' in a[0]!) ?? []) as unknown as IpNeighbor[];
+  const allRoutes = (arrays.find((a) => 'dst' in a[0]! && !('proxy' in a[0]!)) ?? []) as unknown as IpRoute[];
+  const routes = allRoutes.filter((r) => r.table === undefined || r.table === 'main');
+  const tableRoutes = allRoutes.filter((r) => r.table !== undefined && r.table !== 'main' && r.table !== 'local');
   const values = sysctl.stdout.split('\n');
   const sysctls: Record<string, string> = {};
   keys.forEach((k, i) => {
     if (sysctl.exitCode === 0 && values[i] !== undefined) sysctls[k] = values[i]!.trim();
   });
-  return { ns: links, routes, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
+  return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
 }

@@ -1,7 +1,7 @@
 import { InputError, withContext } from '../errors.js';
 import { formatIPv4, parseIPv4 } from '../ipv4.js';
 import { printable } from '../text.js';
-import { validateNetworkName, validateUuid } from '../validate.js';
+import { validateNetworkName, validatePoolName, validateUuid } from '../validate.js';
 import { attr, child, children, namespacedChild, prefixedChildren, text, type XmlNode } from './xml.js';
 
 export const GUEST_NS_URI = 'urn:natns:guest:1';
@@ -19,6 +19,10 @@ export interface GuestOnNetwork {
   /** The reserved address (DHCP reservation, and the target of its forwards). */
   ip?: string;
   forwards: PortForward[];
+  /** 1:1 NAT: a public address of its own, fixed or from a pool. */
+  public?: { address?: string; pool?: string };
+  /** The public address actually leased (set when the guest starts). */
+  publicAddress?: string;
 }
 
 export interface GuestDefinition {
@@ -81,7 +85,20 @@ export function readDomain(domain: XmlNode): GuestDefinition {
       }
       e.forwards.push({ proto, port, toPort });
     }
+    for (const p of prefixedChildren(meta.node, meta.prefix, 'public')) {
+      const e = entry(attr(p, 'network'), 'public');
+      if (e.public) throw new InputError(`two <public> elements for network ${e.network}`);
+      const address = attr(p, 'address');
+      const pool = attr(p, 'pool');
+      if ((address === undefined) === (pool === undefined)) throw new InputError(`<public network="${e.network}"> takes either address="..." or pool="..."`);
+      e.public = address !== undefined
+        ? { address: formatIPv4(parseIPv4(address, `<public network="${e.network}"> address`)) }
+        : { pool: validatePoolName(pool, '<public pool>') };
+    }
     for (const e of byNetwork.values()) {
+      if (e.public && !e.ip) {
+        throw new InputError(`a public address on network ${e.network} needs the guest's private address there: add <natns:address network="${e.network}" ip="..."/>`);
+      }
       if (e.forwards.length && !e.ip) {
         throw new InputError(`forwards on network ${e.network} need the guest's address there: add <natns:address network="${e.network}" ip="..."/>`);
       }

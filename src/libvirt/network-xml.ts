@@ -2,7 +2,9 @@ import { InputError, withContext } from '../errors.js';
 import {
   broadcastOf, inSubnet, isHostAddress, networkOf, parseIPv4, parsePrefix, subnetsOverlap, formatCidr, formatIPv4,
 } from '../ipv4.js';
+import { printable } from '../text.js';
 import { validateIfName, validateNetworkName, validatePoolName, validateUuid } from '../validate.js';
+import { parsePort, parseProto } from './domain-xml.js';
 import { attr, child, children, namespacedChild, prefixedChildren, text, type XmlNode } from './xml.js';
 
 export const NETWORK_NS_URI = 'urn:natns:network:1';
@@ -17,6 +19,16 @@ export interface NatSpec {
   upstream: UpstreamSpec;
   /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
   dhcp?: { start: number; end: number };
+  tproxy?: TproxySpec;
+}
+
+/** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
+export interface TproxySpec {
+  proto: 'tcp' | 'udp';
+  ports: number[];
+  toPort: number;
+  mark: number;
+  table: number;
 }
 
 export interface NetworkDefinition {
@@ -80,7 +92,28 @@ function readNatSpec(nat: XmlNode, prefix: string): NatSpec {
   }
   const dhcpNode = single(nat, prefix, 'dhcp', false);
   const dhcp = dhcpNode ? readDhcp(dhcpNode, address, privPrefix) : undefined;
-  return { private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}) };
+  const tproxyNode = single(nat, prefix, 'tproxy', false);
+  const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
+  return { private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}) };
+}
+
+function readTproxy(node: XmlNode): TproxySpec {
+  const proto = parseProto(attr(node, 'proto') ?? 'tcp', '<tproxy>');
+  const portsText = requireAttr(node, 'tproxy', 'ports');
+  const ports = [...new Set(portsText.split(',').map((p) => parsePort(p.trim(), '<tproxy ports>')))].sort((a, b) => a - b);
+  if (ports.length > 64) throw new InputError('<tproxy ports> lists more than 64 ports');
+  const toPort = parsePort(requireAttr(node, 'tproxy', 'to-port'), '<tproxy to-port>');
+  const mark = wholeNumber(attr(node, 'mark') ?? '1', '<tproxy mark>', 1, 0xffffffff);
+  const table = wholeNumber(attr(node, 'table') ?? '100', '<tproxy table>', 1, 0x7fffffff);
+  if (table >= 253 && table <= 255) throw new InputError(`<tproxy table> ${table} is one of the kernel's own tables (default, main, local); pick another`);
+  return { proto, ports, toPort, mark, table };
+}
+
+function wholeNumber(text: string, what: string, min: number, max: number): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new InputError(`${what}: '${printable(text)}' must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
 }
 
 function readDhcp(node: XmlNode, gateway: number, prefix: number): { start: number; end: number } {

@@ -42,6 +42,8 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
     if (diffLink(link, desired, observed, c)) recreated.add(link.peer);
   }
   diffRoutes(desired, observed, recreated, c);
+  diffProxyNeighbors(desired, observed, recreated, c);
+  diffTproxyRouting(desired, observed, c);
   for (const [key, value] of Object.entries(desired.sysctls)) {
     if (observed.sysctls[key] !== value) {
       if (observed.namespace) c.differences.push(`sysctl ${key} is ${observed.sysctls[key] ?? 'unreadable'}, want ${value}`);
@@ -134,6 +136,50 @@ function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated:
       if (observed.namespace && !recreated.has(r.dev)) c.differences.push(`route ${key(r)} is missing`);
       c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}`);
     }
+  }
+}
+
+function diffProxyNeighbors(desired: DesiredRouter, observed: ObservedRouter, recreated: Set<string>, c: RouterChanges): void {
+  const wan = desired.wan.peer;
+  const have = new Set(recreated.has(wan) ? [] : observed.proxyNeighbors.filter((n) => n.dev === wan).map((n) => n.dst));
+  const want = new Set(desired.proxyNeighbors);
+  for (const a of have) {
+    if (!want.has(a)) {
+      c.differences.push(`${wan} answers ARP for ${a}, which no guest holds`);
+      c.ns.push(`neigh del proxy ${a} dev ${wan}`);
+    }
+  }
+  for (const a of want) {
+    if (!have.has(a)) {
+      if (observed.namespace && !recreated.has(wan)) c.differences.push(`${wan} does not answer ARP for ${a}`);
+      c.ns.push(`neigh add proxy ${a} dev ${wan}`);
+    }
+  }
+}
+
+/** The transparent proxy's fwmark rule and local route; natns's are the only fwmark rules in its namespace. */
+function diffTproxyRouting(desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): void {
+  const t = desired.tproxy;
+  const mark = t ? `0x${t.mark.toString(16)}` : undefined;
+  for (const r of observed.rules.filter((r) => r.fwmark !== undefined)) {
+    if (r.fwmark === mark && r.table === String(t!.table)) continue;
+    c.differences.push(`rule fwmark ${r.fwmark} lookup ${r.table} is not in the plan`);
+    c.ns.push(`rule del priority ${r.priority} fwmark ${r.fwmark} lookup ${r.table}`);
+  }
+  const isLocalDefault = (r: { type?: string; dst: string; dev?: string }) => r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
+  for (const r of observed.tableRoutes.filter(isLocalDefault)) {
+    if (t && r.table === String(t.table)) continue;
+    c.differences.push(`local route in table ${r.table} is not in the plan`);
+    c.ns.push(`route del local 0.0.0.0/0 dev lo table ${r.table}`);
+  }
+  if (!t) return;
+  if (!observed.rules.some((r) => r.fwmark === mark && r.table === String(t.table))) {
+    if (observed.namespace) c.differences.push(`rule fwmark ${mark} lookup ${t.table} is missing`);
+    c.ns.push(`rule add fwmark ${mark} lookup ${t.table}`);
+  }
+  if (!observed.tableRoutes.some((r) => isLocalDefault(r) && r.table === String(t.table))) {
+    if (observed.namespace) c.differences.push(`local route in table ${t.table} is missing`);
+    c.ns.push(`route replace local 0.0.0.0/0 dev lo table ${t.table}`);
   }
 }
 

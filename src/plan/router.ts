@@ -1,4 +1,5 @@
 import { formatCidr, formatIPv4, networkOf } from '../ipv4.js';
+import type { TproxySpec } from '../libvirt/network-xml.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from './names.js';
 
 /** The upstream side a network was given: from a pool lease or fixed in its metadata. */
@@ -20,6 +21,13 @@ export interface ForwardRule {
   toPort: number;
 }
 
+/** A guest's own public address, rewritten both ways without connection tracking. */
+export interface OneToOne {
+  owner: string;
+  private: string;
+  public: string;
+}
+
 export interface RouterInput {
   name: string;
   uuid: string;
@@ -31,6 +39,8 @@ export interface RouterInput {
   forwards?: ForwardRule[];
   /** The host's own addresses on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
+  oneToOne?: OneToOne[];
+  tproxy?: TproxySpec;
 }
 
 export interface LinkPlan {
@@ -51,6 +61,12 @@ export interface RoutePlan {
   dev: string;
 }
 
+/** Policy routing for the transparent proxy: marked packets are delivered locally. */
+export interface TproxyRouting {
+  mark: number;
+  table: number;
+}
+
 export interface DesiredRouter {
   network: string;
   uuid: string;
@@ -58,6 +74,9 @@ export interface DesiredRouter {
   lan: LinkPlan;
   wan: LinkPlan;
   routes: RoutePlan[];
+  /** Public 1:1 addresses the namespace answers ARP for on `wan`. */
+  proxyNeighbors: string[];
+  tproxy?: TproxyRouting;
   sysctls: Record<string, string>;
   /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare. */
   nft: string;
@@ -65,6 +84,7 @@ export interface DesiredRouter {
 
 export function planRouter(input: RouterInput): DesiredRouter {
   const devices = hostDeviceNames(input.uuid);
+  const oneToOne = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
   const privateNet = formatCidr(networkOf(input.private.address, input.private.prefix), input.private.prefix);
   const upstreamAddress = formatIPv4(input.upstream.address);
   return {
@@ -87,12 +107,22 @@ export function planRouter(input: RouterInput): DesiredRouter {
       address: formatCidr(input.upstream.address, input.upstream.prefix),
       mac: routerMac(input.uuid, 'wan'),
     },
-    routes: [{ dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN }],
-    sysctls: { 'net.ipv4.ip_forward': '1' },
+    // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
+    // that route out through another interface than the one asking.
+    routes: [
+      { dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN },
+      ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
+    ],
+    proxyNeighbors: oneToOne.map((o) => o.public),
+    ...(input.tproxy ? { tproxy: { mark: input.tproxy.mark, table: input.tproxy.table } } : {}),
+    // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
+    // anti-spoofing is done by the nft table instead, which knows the subnets.
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' },
     nft: renderNft({
       network: input.name, uuid: input.uuid, privateNet, upstreamAddress,
       privateAddress: formatIPv4(input.private.address), forwards: sortForwards(input.forwards ?? []),
       hostAddresses: [...(input.hostAddresses ?? [])].sort(),
+      oneToOne, ...(input.tproxy ? { tproxy: input.tproxy } : {}),
     }),
   };
 }
@@ -113,12 +143,37 @@ function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
  */
 function renderNft(v: {
   network: string; uuid: string; privateNet: string; upstreamAddress: string; privateAddress: string; forwards: ForwardRule[];
-  hostAddresses: string[];
+  hostAddresses: string[]; oneToOne: OneToOne[]; tproxy?: TproxySpec;
 }): string {
   const lines = [
     `table ip ${NFT_TABLE} {`,
     `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
   ];
+  if (v.oneToOne.length > 0) {
+    // Stateless 1:1 NAT: rewritten before routing and never tracked, so every protocol and both
+    // directions work, and the masquerade below (a conntrack NAT hook) never sees these packets.
+    lines.push(
+      `\tchain raw {`,
+      `\t\ttype filter hook prerouting priority raw; policy accept;`,
+      ...v.oneToOne.flatMap((o) => [
+        `\t\tiifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
+        `\t\tiifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${v.privateNet} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
+      ]),
+      `\t}`,
+      ``,
+    );
+  }
+  if (v.tproxy) {
+    const t = v.tproxy;
+    const ports = t.ports.length === 1 ? String(t.ports[0]) : `{ ${t.ports.join(', ')} }`;
+    lines.push(
+      `\tchain mangle {`,
+      `\t\ttype filter hook prerouting priority mangle; policy accept;`,
+      `\t\tiifname "${NS_LAN}" ${t.proto} dport ${ports} tproxy to :${t.toPort} meta mark set 0x${t.mark.toString(16).padStart(8, '0')} accept comment "natns:tproxy"`,
+      `\t}`,
+      ``,
+    );
+  }
   if (v.forwards.length > 0) {
     lines.push(
       `\tchain prerouting {`,
@@ -132,6 +187,7 @@ function renderNft(v: {
     `\tchain forward {`,
     `\t\ttype filter hook forward priority filter; policy drop;`,
     `\t\tct state established,related accept comment "natns:established"`,
+    ...(v.oneToOne.length > 0 ? [`\t\tct state untracked accept comment "natns:1to1"`] : []),
     `\t\tiifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
     ...v.hostAddresses.map((a) => `\t\tiifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
     `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,

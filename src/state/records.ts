@@ -1,3 +1,4 @@
+import type { TproxySpec } from '../libvirt/network-xml.js';
 import { JsonDir } from './json-dir.js';
 
 /**
@@ -12,6 +13,7 @@ export interface NetworkRecord {
   private: { address: string; prefix: number };
   upstream: { address: string; prefix: number; bridge: string; gateway: string; pool?: string };
   dhcp?: { start: string; end: string };
+  tproxy?: TproxySpec;
   /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
   phase: 'starting' | 'running' | 'stopped' | 'failed';
   updated: string;

@@ -37,7 +37,7 @@ export class Sandbox {
     NATNS_LOG_DIR: join(this.dir, 'log'),
   };
   private readonly networks: { name: string; uuid: string }[] = [];
-  private readonly children: (PromiseLike<unknown> & { kill: (s?: NodeJS.Signals) => boolean })[] = [];
+  readonly children: (PromiseLike<unknown> & { kill: (s?: NodeJS.Signals) => boolean })[] = [];
 
   name(suffix: string): string {
     return `${this.id}-${suffix}`;

@@ -101,3 +101,40 @@ describe('forwards in the nft table', () => {
 `);
   });
 });
+
+describe('1:1 and transparent proxy', () => {
+  test('a public address needs the private one, and takes address or pool', () => {
+    expect(read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" pool="default"/>').networks![0]!.public).toEqual({ pool: 'default' });
+    expect(() => read('<natns:public network="priv0" address="198.51.100.150"/>')).toThrow(/needs the guest's private address/);
+    expect(() => read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" address="198.51.100.150" pool="p"/>')).toThrow(/either address="..." or pool="..."/);
+  });
+
+  test('renders stateless rewriting, proxy ARP route, untracked accept and tproxy (golden)', () => {
+    const plan = planRouter({
+      name: 'n', uuid: UUID, bridge: 'virbr1',
+      private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
+      upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't') },
+      mtu: { lan: 1500, wan: 1500 },
+      oneToOne: [{ owner: 'guest-x', private: '10.0.0.100', public: '198.51.100.150' }],
+      tproxy: { proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 },
+    });
+    expect(plan.routes).toEqual([
+      { dst: 'default', via: '198.51.100.1', dev: 'wan' },
+      { dst: '198.51.100.150', via: '10.0.0.100', dev: 'lan' },
+    ]);
+    expect(plan.proxyNeighbors).toEqual(['198.51.100.150']);
+    expect(plan.tproxy).toEqual({ mark: 1, table: 100 });
+    expect(plan.nft).toContain(`\tchain raw {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack comment "natns:1to1:guest-x"
+\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
+\t}
+
+\tchain mangle {
+\t\ttype filter hook prerouting priority mangle; policy accept;
+\t\tiifname "lan" tcp dport { 80, 443 } tproxy to :3128 meta mark set 0x00000001 accept comment "natns:tproxy"
+\t}
+`);
+    expect(plan.nft).toContain('\t\tct state untracked accept comment "natns:1to1"\n\t\tiifname "lan" ip saddr != 10.0.0.0/24 drop');
+  });
+});

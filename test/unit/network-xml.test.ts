@@ -136,3 +136,18 @@ describe('dhcp metadata', () => {
     expect(refusal(withDhcp(dhcp))).toMatch(message);
   });
 });
+
+describe('tproxy metadata', () => {
+  const withTproxy = (t: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${t}` });
+  test('reads ports, mark and table', () => {
+    expect(read(withTproxy('<natns:tproxy proto="tcp" ports="443,80,80" to-port="3128" mark="1" table="100"/>')).nat!.tproxy)
+      .toEqual({ proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 });
+  });
+  test.each([
+    ['the main table', '<natns:tproxy ports="80" to-port="3128" table="254"/>', /kernel's own tables/],
+    ['a bad port', '<natns:tproxy ports="80,x" to-port="3128"/>', /not a port number/],
+    ['mark 0', '<natns:tproxy ports="80" to-port="3128" mark="0"/>', /from 1 to/],
+  ])('refuses %s', (_w, t, message) => {
+    expect(refusal(withTproxy(t))).toMatch(message);
+  });
+});

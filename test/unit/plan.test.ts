@@ -39,7 +39,7 @@ describe('plan', () => {
     expect(plan.lan.mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     expect(plan.lan.mac).not.toBe(plan.wan.mac);
     expect(plan.routes).toEqual([{ dst: 'default', via: '198.51.100.1', dev: 'wan' }]);
-    expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0' });
   });
 
   test('renders the nft table exactly (golden)', () => {
@@ -83,7 +83,7 @@ table ip natns {
       'link set wan up', 'addr add 198.51.100.101/24 dev wan',
       'route replace default via 198.51.100.1 dev wan',
     ]);
-    expect(c.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(c.sysctls).toEqual(plan.sysctls);
     expect(c.nft).toBe(true);
   });
 
@@ -141,7 +141,10 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
       { dst: 'default', gateway: '198.51.100.1', dev: 'wan' },
       { dst: '10.0.0.0/24', dev: 'lan', protocol: 'kernel' },
     ],
-    sysctls: { 'net.ipv4.ip_forward': '1' },
+    tableRoutes: [],
+    proxyNeighbors: [],
+    rules: [{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }],
+    sysctls: { ...plan.sysctls },
     nft: plan.nft,
   };
 }

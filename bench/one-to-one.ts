@@ -1,0 +1,136 @@
+/**
+ * 1:1 stateless NAT: tc `nat` action against stateless nftables (the mechanism natns uses),
+ * each against plain routing (no NAT) in the same run. Topology, all in throwaway namespaces:
+ *   guest 10.0.0.100 ── router (lan 10.0.0.1 | wan 198.51.100.100) ── upstream 198.51.100.1
+ * The guest's public address is 198.51.100.150. Throughput: iperf3 upstream → public address
+ * (inbound, rewritten to the guest); install time: applying the rules, median of 20.
+ */
+import { spawnSync } from 'node:child_process';
+import { median, round } from './stats.js';
+
+const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
+
+function run(cmd: string, args: string[], input = ''): { ok: boolean; out: string; err: string } {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
+  return { ok: r.status === 0, out: r.stdout, err: r.stderr };
+}
+
+function must(cmd: string, args: string[], input = ''): string {
+  const r = run(cmd, args, input);
+  if (!r.ok) throw new Error(`${cmd} ${args.join(' ')}: ${r.err}`);
+  return r.out;
+}
+
+function ms(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+const id = `bo${process.pid.toString(16).slice(-4)}`;
+const NS = { guest: `${id}-g`, router: `${id}-r`, up: `${id}-u` };
+
+function topology(): void {
+  must('ip', ['-batch', '-'], [
+    `netns add ${NS.guest}`, `netns add ${NS.router}`, `netns add ${NS.up}`,
+    `link add ${id}l type veth peer name lan netns ${NS.router}`,
+    `link set ${id}l netns ${NS.guest}`,
+    `link add ${id}w type veth peer name wan netns ${NS.router}`,
+    `link set ${id}w netns ${NS.up}`,
+  ].join('\n') + '\n');
+  must('ip', ['-n', NS.guest, '-batch', '-'], `link set lo up\nlink set ${id}l up\naddr add 10.0.0.100/24 dev ${id}l\nroute add default via 10.0.0.1\n`);
+  must('ip', ['-n', NS.up, '-batch', '-'], `link set lo up\nlink set ${id}w up\naddr add 198.51.100.1/24 dev ${id}w\n`);
+  must('ip', ['-n', NS.router, '-batch', '-'], [
+    'link set lo up', 'link set lan up', 'addr add 10.0.0.1/24 dev lan', 'link set wan up', 'addr add 198.51.100.100/24 dev wan',
+    'route add default via 198.51.100.1',
+    `netns exec ${NS.router} sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.lan.rp_filter=0`,
+    'neigh add proxy 198.51.100.150 dev wan', 'route add 198.51.100.150 via 10.0.0.100 dev lan',
+  ].join('\n') + '\n');
+}
+
+const NFT = `table ip bench
+delete table ip bench
+table ip bench {
+\tchain raw {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack
+\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip saddr set 198.51.100.150 notrack
+\t}
+}
+`;
+
+function installNft(): void {
+  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], NFT);
+}
+
+function removeNat(): void {
+  run('ip', ['netns', 'exec', NS.router, 'nft', 'delete', 'table', 'ip', 'bench']);
+  run('tc', ['-n', NS.router, 'qdisc', 'del', 'dev', 'wan', 'ingress']);
+  run('tc', ['-n', NS.router, 'qdisc', 'del', 'dev', 'lan', 'ingress']);
+}
+
+/** tc nat on both ingresses; returns the kernel's refusal when the action is not available. */
+function installTc(): string | undefined {
+  const batch = [
+    'qdisc add dev wan ingress',
+    'filter add dev wan parent ffff: protocol ip prio 10 u32 match ip dst 198.51.100.150/32 action nat ingress 198.51.100.150/32 10.0.0.100',
+    'qdisc add dev lan ingress',
+    'filter add dev lan parent ffff: protocol ip prio 10 u32 match ip src 10.0.0.100/32 action nat egress 10.0.0.100/32 198.51.100.150',
+  ].join('\n') + '\n';
+  const r = run('tc', ['-n', NS.router, '-batch', '-'], batch);
+  return r.ok ? undefined : r.err.trim().split('\n')[0];
+}
+
+/** Inbound iperf3 from upstream to `target`, in Gbit/s. */
+function iperf(target: string): number {
+  const server = spawnSync('ip', ['netns', 'exec', NS.guest, 'iperf3', '-s', '-D', '-1', '-p', '5201'], { encoding: 'utf8' });
+  if (server.status !== 0) throw new Error(`iperf3 server: ${server.stderr}`);
+  spawnSync('sleep', ['0.2']);
+  const out = must('ip', ['netns', 'exec', NS.up, 'iperf3', '-c', target, '-p', '5201', '-t', String(SECONDS), '-J']);
+  return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
+}
+
+export async function oneToOne() {
+  topology();
+  try {
+    const tcError = installTc();
+    removeNat();
+    const result: Record<string, unknown> = {};
+    const rounds = 3;
+    const gbps: Record<string, number[]> = { routed: [], nft: [], ...(tcError ? {} : { tc: [] }) };
+    for (let i = 0; i < rounds; i++) {
+      // Plain routing to the guest's private address: the ceiling for this topology.
+      must('ip', ['-n', NS.up, 'route', 'replace', '10.0.0.0/24', 'via', '198.51.100.100']);
+      gbps.routed!.push(iperf('10.0.0.100'));
+      installNft();
+      gbps.nft!.push(iperf('198.51.100.150'));
+      removeNat();
+      if (!tcError) {
+        installTc();
+        gbps.tc!.push(iperf('198.51.100.150'));
+        removeNat();
+      }
+    }
+    const installMs: Record<string, number[]> = { nft: [], ...(tcError ? {} : { tc: [] }) };
+    for (let i = 0; i < 20; i++) {
+      installMs.nft!.push(ms(installNft));
+      removeNat();
+      if (!tcError) {
+        installMs.tc!.push(ms(() => installTc()));
+        removeNat();
+      }
+    }
+    for (const [k, v] of Object.entries(gbps)) result[`${k}Gbps`] = round(median(v));
+    for (const [k, v] of Object.entries(installMs)) result[`${k}InstallMs`] = round(median(v));
+    result.nftVsRouted = round(median(gbps.nft!) / median(gbps.routed!));
+    if (tcError) result.tc = `unavailable on this kernel: ${tcError}`;
+    else result.tcVsNft = round(median(gbps.tc!) / median(gbps.nft!));
+    return result;
+  } finally {
+    // Whatever still runs in the throwaway namespaces (an iperf3 server) goes with them.
+    for (const ns of Object.values(NS)) {
+      for (const pid of run('ip', ['netns', 'pids', ns]).out.split('\n').filter(Boolean)) run('kill', ['-9', pid]);
+    }
+    run('ip', ['-force', '-batch', '-'], `netns del ${NS.guest}\nnetns del ${NS.router}\nnetns del ${NS.up}\n`);
+  }
+}
