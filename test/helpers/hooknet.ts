@@ -1,5 +1,4 @@
-import type { Sandbox } from './sandbox.js';
-import { sh } from './sandbox.js';
+import { Sandbox, sh } from './sandbox.js';
 import { hookData, networkXml } from './xml.js';
 
 /** A network as the test hands it to the hook, playing libvirt. */
@@ -56,4 +55,26 @@ export function portHookData(netXml: string, o: { port: string; vm: string; vmUu
   <plug type='network' bridge='x'/>
 </networkport>
 </hookData>`);
+}
+
+/** The documented example pool, on the sandbox's own provider bridge. */
+export function poolConfig(provider: string, extra: object = {}) {
+  return {
+    pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199', ...extra } },
+  };
+}
+
+/** A sandbox with a provider bridge, a pool on it and, when asked, the upstream host 198.51.100.1. */
+export async function poolSandbox(withUpstream: boolean): Promise<{ sb: Sandbox; provider: string; upstream: string }> {
+  const sb = new Sandbox();
+  const provider = await sb.bridge('pb');
+  sb.writeConfig(poolConfig(provider));
+  const upstream = withUpstream ? await sb.host('up', provider, '198.51.100.1/24') : '';
+  return { sb, provider, upstream };
+}
+
+/** `virsh net-start` through the hooks, which must succeed silently. */
+export async function expectStarted(sb: Sandbox, net: TestNet): Promise<void> {
+  const r = await netStart(sb, net);
+  if (r.exitCode !== 0 || r.stderr !== '') throw new Error(`net-start of ${net.name} failed (${r.exitCode}): ${r.stderr}`);
 }

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRunning } from '../../src/kernel/dnsmasq.js';
 import { namespaceName } from '../../src/plan/names.js';
-import { defineNet, domainXml, netDestroy, netStart, portHookData, type TestNet } from '../helpers/hooknet.js';
-import { repoRoot, Sandbox, sh } from '../helpers/sandbox.js';
+import { defineNet, domainXml, expectStarted, netDestroy, poolSandbox, portHookData, type TestNet } from '../helpers/hooknet.js';
+import { repoRoot, type Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
  * DHCP, reservations and port forwards served from inside each network's namespace, driven by
@@ -15,12 +15,7 @@ let provider: string;
 let upstream: string;
 
 beforeEach(async () => {
-  sb = new Sandbox();
-  provider = await sb.bridge('pb');
-  sb.writeConfig({
-    pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' } },
-  });
-  upstream = await sb.host('up', provider, '198.51.100.1/24');
+  ({ sb, provider, upstream } = await poolSandbox(true));
 });
 
 afterEach(async () => {
@@ -29,10 +24,7 @@ afterEach(async () => {
 
 const DHCP = '<natns:dhcp start="10.0.0.150" end="10.0.0.159"/>';
 
-async function started(net: TestNet): Promise<void> {
-  const r = await netStart(sb, net);
-  expect({ code: r.exitCode, err: r.stderr }).toEqual({ code: 0, err: '' });
-}
+const started = (net: TestNet) => expectStarted(sb, net);
 
 async function upstreamOf(net: TestNet): Promise<string> {
   const list = JSON.parse((await sb.cli(['list', '--json'])).stdout) as { network: string; upstream: { address: string } }[];

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
-import { defineNet, netDestroy as destroyNet, netStart as startNet, type TestNet } from '../helpers/hooknet.js';
+import { type Sandbox, sh } from '../helpers/sandbox.js';
+import { defineNet, netDestroy as destroyNet, netStart as startNet, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 
 /**
  * The network hook against the real kernel: the test plays libvirt (creates the network's
@@ -14,11 +14,7 @@ let sb: Sandbox;
 let provider: string;
 
 beforeEach(async () => {
-  sb = new Sandbox();
-  provider = await sb.bridge('pb');
-  sb.writeConfig({
-    pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' } },
-  });
+  ({ sb, provider } = await poolSandbox(false));
 });
 
 afterEach(async () => {

@@ -2,8 +2,8 @@ import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineNet, domainXml, netDestroy, netStart, type TestNet } from '../helpers/hooknet.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import { defineNet, domainXml, expectStarted, netDestroy, poolSandbox, type TestNet } from '../helpers/hooknet.js';
+import { type Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
  * 1:1 stateless NAT (a guest's own public address, both directions, every protocol) and
@@ -15,22 +15,14 @@ let provider: string;
 let upstream: string;
 
 beforeEach(async () => {
-  sb = new Sandbox();
-  provider = await sb.bridge('pb');
-  sb.writeConfig({
-    pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.149' } },
-  });
-  upstream = await sb.host('up', provider, '198.51.100.1/24');
+  ({ sb, provider, upstream } = await poolSandbox(true));
 });
 
 afterEach(async () => {
   await sb.cleanup();
 });
 
-async function started(net: TestNet): Promise<void> {
-  const r = await netStart(sb, net);
-  expect({ code: r.exitCode, err: r.stderr }).toEqual({ code: 0, err: '' });
-}
+const started = (net: TestNet) => expectStarted(sb, net);
 
 function spawnIn(ns: string, file: string, args: string[]) {
   const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });

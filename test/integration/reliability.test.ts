@@ -3,8 +3,8 @@ import { mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
-import { defineNet, netDestroy, netStart, type TestNet } from '../helpers/hooknet.js';
-import { HOOK, Sandbox, sh } from '../helpers/sandbox.js';
+import { defineNet, expectStarted, netDestroy, poolConfig, poolSandbox, type TestNet } from '../helpers/hooknet.js';
+import { HOOK, type Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
  * The properties natns must keep in libvirt's start path: convergent, crash-safe, concurrent,
@@ -13,24 +13,15 @@ import { HOOK, Sandbox, sh } from '../helpers/sandbox.js';
 let sb: Sandbox;
 let provider: string;
 
-const pool = (p: string, extra: object = {}) => ({
-  pools: { default: { bridge: p, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199', ...extra } },
-});
-
 beforeEach(async () => {
-  sb = new Sandbox();
-  provider = await sb.bridge('pb');
-  sb.writeConfig(pool(provider));
+  ({ sb, provider } = await poolSandbox(false));
 });
 
 afterEach(async () => {
   await sb.cleanup();
 });
 
-async function started(net: TestNet): Promise<void> {
-  const r = await netStart(sb, net);
-  expect({ code: r.exitCode, err: r.stderr }).toEqual({ code: 0, err: '' });
-}
+const started = (net: TestNet) => expectStarted(sb, net);
 
 async function mappings(): Promise<{ network: string; state: string; upstream: { address: string } }[]> {
   return JSON.parse((await sb.cli(['list', '--json'])).stdout);
@@ -219,7 +210,7 @@ describe('isolation', () => {
     expect(await sb.connect(g2, up1!, 80)).toBe(`hello ${up2} from g1`);
 
     // An allow in the pool opens the host again, after the network restarts.
-    sb.writeConfig(pool(provider, { hostAccess: 'allow' }));
+    sb.writeConfig(poolConfig(provider, { hostAccess: 'allow' }));
     expect((await netDestroy(sb, n1)).exitCode).toBe(0);
     await started(n1);
     await sh('ip', ['link', 'set', `${g1}h`, 'master', n1.bridge]);
