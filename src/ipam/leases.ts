@@ -1,7 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIPv4, isIPv4, parseIPv4 } from '../ipv4.js';
-import { readJsonIfExists } from '../state/files.js';
+import { readJsonIfExists, writeFileAtomic } from '../state/files.js';
 
 export interface LeaseOwner {
   uuid: string;
@@ -16,6 +16,7 @@ export interface LeaseOwner {
  * Upstream addresses, one file per address under leases/<bridge>/<address>, created with
  * O_EXCL: the filesystem itself refuses a second owner. Addresses are unique per upstream
  * bridge (one L2 segment), whether they came from a pool or were fixed in the metadata.
+ * leases/<bridge>/.owners/<uuid> names an owner's address, so finding it never scans the pool.
  */
 export class LeaseStore {
   constructor(private readonly dir: string) {}
@@ -31,6 +32,9 @@ export class LeaseStore {
   /** Take the address for `owner`; returns the other owner when someone else holds it. */
   claim(bridge: string, address: number, owner: LeaseOwner): LeaseOwner | undefined {
     mkdirSync(join(this.dir, bridge), { recursive: true, mode: 0o755 });
+    // Index first: a crash between the two leaves an index entry that the lease check ignores,
+    // never a lease nobody can find.
+    this.index(bridge, owner.uuid, address);
     try {
       const fd = openSync(this.file(bridge, address), 'wx', 0o644);
       try {
@@ -52,13 +56,25 @@ export class LeaseStore {
     return current.uuid === owner.uuid ? undefined : current;
   }
 
+  private ownerFile(bridge: string, uuid: string): string {
+    return join(this.dir, bridge, '.owners', uuid);
+  }
+
+  private index(bridge: string, uuid: string, address: number): void {
+    mkdirSync(join(this.dir, bridge, '.owners'), { recursive: true, mode: 0o755 });
+    writeFileAtomic(this.ownerFile(bridge, uuid), `${formatIPv4(address)}\n`);
+  }
+
   release(bridge: string, address: number, uuid: string): void {
     if (this.holder(bridge, address)?.uuid !== uuid) return;
     rmSync(this.file(bridge, address), { force: true });
-    try {
-      rmdirSync(join(this.dir, bridge));
-    } catch {
-      // Other leases remain on this bridge.
+    rmSync(this.ownerFile(bridge, uuid), { force: true });
+    for (const dir of [join(this.dir, bridge, '.owners'), join(this.dir, bridge)]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Other leases remain on this bridge.
+      }
     }
   }
 
@@ -71,9 +87,17 @@ export class LeaseStore {
     }
   }
 
-  /** Every lease of `uuid` on `bridge`; used only when a network's own record was lost. */
+  /** The lease `uuid` holds on `bridge`, from the owner index (checked against the lease itself). */
   leasesOf(bridge: string, uuid: string): number[] {
-    return [...this.used(bridge)].filter((a) => this.holder(bridge, a)?.uuid === uuid).sort((a, b) => a - b);
+    let text: string;
+    try {
+      text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
+    } catch {
+      return [];
+    }
+    if (!isIPv4(text)) return [];
+    const address = parseIPv4(text, 'lease index');
+    return this.holder(bridge, address)?.uuid === uuid ? [address] : [];
   }
 
   all(): { bridge: string; address: string; owner: LeaseOwner }[] {
