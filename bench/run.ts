@@ -1,15 +1,36 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { dataplane } from './dataplane.js';
 import { hookLatency } from './hook-latency.js';
 import { oneToOne } from './one-to-one.js';
+import { scale } from './scale.js';
+import { barChart, lineChart } from './svg.js';
 
-const result = {
+/** `npm run bench`; BENCH_ONLY=hook,scale,dataplane,oneToOne runs a subset. */
+const only = new Set((process.env.BENCH_ONLY ?? 'hook,oneToOne,dataplane,scale').split(','));
+const result: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  hookLatency: await hookLatency(),
-  oneToOne: await oneToOne(),
 };
+if (only.has('hook')) result.hookLatency = await hookLatency();
+if (only.has('oneToOne')) result.oneToOne = await oneToOne();
+if (only.has('dataplane')) result.dataplane = await dataplane();
+if (only.has('scale')) result.scale = await scale();
+
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/bench-${result.date.replace(/[:.]/g, '-')}.json`;
+const stamp = String(result.date).replace(/[:.]/g, '-');
+const file = `bench/results/bench-${stamp}.json`;
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-process.stdout.write(JSON.stringify(result, null, 2) + `\nwritten to ${file}\n`);
+const scaleResult = result.scale as { series: number[][]; networks: number } | undefined;
+if (scaleResult) {
+  writeFileSync(`bench/results/start-vs-n-${stamp}.svg`, lineChart(`natns network start time vs number of networks (N up to ${scaleResult.networks})`, scaleResult.series, 'networks already running', 'start ms'));
+}
+const dp = result.dataplane as Record<string, { gbps1: number; gbps4: number }> | undefined;
+if (dp) {
+  writeFileSync(`bench/results/throughput-${stamp}.svg`, barChart('guest to upstream throughput', [
+    { label: 'natns 1', value: dp.natns!.gbps1 }, { label: 'host NAT 1', value: dp.hostNat!.gbps1 }, { label: 'direct 1', value: dp.direct!.gbps1 },
+    { label: 'natns 4', value: dp.natns!.gbps4 }, { label: 'host NAT 4', value: dp.hostNat!.gbps4 }, { label: 'direct 4', value: dp.direct!.gbps4 },
+  ], 'Gbit/s, 1 and 4 streams'));
+}
+const { series: _series, ...scaleSummary } = (scaleResult ?? {}) as Record<string, unknown>;
+process.stdout.write(JSON.stringify({ ...result, ...(scaleResult ? { scale: scaleSummary } : {}) }, null, 2) + `\nwritten to ${file} (and SVG charts beside it)\n`);
