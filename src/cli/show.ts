@@ -3,6 +3,7 @@ import { inspect } from '../core/status.js';
 import { InputError } from '../errors.js';
 import { run as exec } from '../kernel/exec.js';
 import { namespaceExists } from '../kernel/sysfs.js';
+import { inNetns } from '../kernel/netns.js';
 import { printable } from '../text.js';
 import { mapping } from './list.js';
 import { forwardsOf, ownerName } from '../core/forwards.js';
@@ -13,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 async function proxyListening(namespace: string, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
-  const r = await exec('ip', ['netns', 'exec', namespace, 'ss', '-H', proto === 'tcp' ? '-ltn' : '-lun', 'sport', '=', `:${port}`]);
+  const cmd = inNetns(namespace, ['ss', '-H', proto === 'tcp' ? '-ltn' : '-lun', 'sport', '=', `:${port}`]);
+  const r = await exec(cmd.file, cmd.args);
   return r.exitCode === 0 && r.stdout.trim() !== '';
 }
 
@@ -79,11 +81,12 @@ export async function run(args: string[]): Promise<number> {
     : ['  none']));
   if (namespaceExists(record.namespace)) {
     for (const [title, argv] of [
-      ['Addresses', ['-n', record.namespace, '-br', 'addr', 'show']],
-      ['Routes', ['-n', record.namespace, 'route', 'show']],
-      ['nft', ['netns', 'exec', record.namespace, 'nft', 'list', 'table', 'ip', 'natns']],
+      ['Addresses', ['ip', '-br', 'addr', 'show']],
+      ['Routes', ['ip', 'route', 'show']],
+      ['nft', ['nft', 'list', 'table', 'ip', 'natns']],
     ] as const) {
-      const r = await exec('ip', [...argv]);
+      const cmd = inNetns(record.namespace, [...argv]);
+      const r = await exec(cmd.file, cmd.args);
       out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));
     }
   }

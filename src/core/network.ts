@@ -3,6 +3,7 @@ import { InputError, NatnsError, withContext } from '../errors.js';
 import { formatIPv4, parseIPv4 } from '../ipv4.js';
 import { checkNoOverlap, resolveUpstream } from '../ipam/upstream.js';
 import { ipBatch } from '../kernel/ip.js';
+import { run } from '../kernel/exec.js';
 import { ensureRouter, removeNftFile, removeRouter, routerNames } from '../kernel/router.js';
 import { bridgePorts, isBridge, linkExists, linkMtu, namespaceExists } from '../kernel/sysfs.js';
 import type { NatSpec, NetworkDefinition } from '../libvirt/network-xml.js';
@@ -17,7 +18,6 @@ import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { planDhcp } from '../plan/dnsmasq.js';
 import { rmSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 
 /** A network that carries natns metadata. */
 export type NatNetwork = NetworkDefinition & { nat: NatSpec };
@@ -148,7 +148,7 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
 async function buildRouter(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
-  const desired = planFor(net, upstream, ctx);
+  const desired = await planFor(net, upstream, ctx);
   const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
   checkpoint();
   const dir = ctx.dhcpDir(net.uuid);
@@ -186,13 +186,19 @@ export function hostAccessOf(ctx: Context, upstream: Upstream): 'deny' | 'allow'
   return (upstream.pool ? ctx.config().pools.get(upstream.pool)?.hostAccess : undefined) ?? 'deny';
 }
 
-/** IPv4 addresses of the host namespace on `bridge`, read without spawning anything. */
-export function hostAddressesOn(bridge: string): string[] {
-  return (networkInterfaces()[bridge] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address);
+/**
+ * IPv4 addresses of the host namespace on `bridge`. Asked of that one device: enumerating every
+ * interface (os.networkInterfaces) took 160 ms with 800 routers' veths on the host.
+ */
+export async function hostAddressesOn(bridge: string): Promise<string[]> {
+  const r = await run('ip', ['-j', '-4', 'addr', 'show', 'dev', bridge]);
+  if (r.exitCode !== 0) return [];
+  const links = JSON.parse(r.stdout || '[]') as { addr_info?: { local: string }[] }[];
+  return links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
 }
 
 /** The plan for a network, with MTUs read from its two bridges. */
-export function planFor(net: NatNetwork, upstream: Upstream, ctx: Context): DesiredRouter {
+export async function planFor(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
   const wanMtu = linkMtu(upstream.bridge);
@@ -201,7 +207,7 @@ export function planFor(net: NatNetwork, upstream: Upstream, ctx: Context): Desi
     name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
     forwards: forwardsOf(ctx, net),
     oneToOne: oneToOneOf(ctx, net),
-    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : hostAddressesOn(upstream.bridge),
+    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : await hostAddressesOn(upstream.bridge),
     ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
   });
 }

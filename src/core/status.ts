@@ -22,7 +22,7 @@ export function quickState(record: NetworkRecord): MappingState {
 }
 
 /** The router a running record should have; undefined when its bridges are gone (network down). */
-export function desiredFromRecord(record: NetworkRecord, ctx: Context): DesiredRouter | undefined {
+export async function desiredFromRecord(record: NetworkRecord, ctx: Context): Promise<DesiredRouter | undefined> {
   if (linkMtu(record.bridge) === undefined || linkMtu(record.upstream.bridge) === undefined) return undefined;
   return planFor(networkFromRecord(record), upstreamOf(record), ctx);
 }
@@ -34,7 +34,7 @@ export interface Inspection {
 }
 
 export async function inspect(record: NetworkRecord, ctx: Context): Promise<Inspection> {
-  const desired = desiredFromRecord(record, ctx);
+  const desired = await desiredFromRecord(record, ctx);
   if (!desired) return {};
   const observed = await observeRouter(desired);
   return { desired, observed, changes: diffRouter(desired, observed) };

@@ -5,6 +5,7 @@ import { NatnsError } from '../errors.js';
 import type { DhcpPlan } from '../plan/dnsmasq.js';
 import { writeFileAtomic } from '../state/files.js';
 import { spawned } from './exec.js';
+import { inNetns } from './netns.js';
 
 /** The dnsmasq of a network, if its pid file names a live dnsmasq started with our config. */
 export function dnsmasqPid(dir: string): number | undefined {
@@ -40,7 +41,8 @@ export async function ensureDnsmasq(namespace: string, dir: string, plan: DhcpPl
   if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
   const log = join(dir, 'dnsmasq.log');
   spawned.count += 1;
-  const r = await execa('ip', ['netns', 'exec', namespace, 'dnsmasq', `--conf-file=${confFile}`], {
+  const cmd = inNetns(namespace, ['dnsmasq', `--conf-file=${confFile}`]);
+  const r = await execa(cmd.file, cmd.args, {
     reject: false, stdin: 'ignore', stdout: { file: log }, stderr: { file: log }, cleanup: false,
   });
   pid = dnsmasqPid(dir);

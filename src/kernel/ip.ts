@@ -1,10 +1,11 @@
 import { run, runChecked } from './exec.js';
+import { inNetns } from './netns.js';
 
 /** One `ip -batch` process for a whole list of changes: the batched form is ~6x faster than one ip per step. */
 export async function ipBatch(lines: string[], what: string, netns?: string): Promise<void> {
   if (lines.length === 0) return;
-  const args = netns === undefined ? ['-batch', '-'] : ['-n', netns, '-batch', '-'];
-  await runChecked('ip', args, what, lines.join('\n') + '\n');
+  const cmd = netns === undefined ? { file: 'ip', args: ['-batch', '-'] } : inNetns(netns, ['ip', '-batch', '-']);
+  await runChecked(cmd.file, cmd.args, what, lines.join('\n') + '\n');
 }
 
 /**
@@ -12,8 +13,9 @@ export async function ipBatch(lines: string[], what: string, netns?: string): Pr
  * command prints one JSON document on its own line; a missing object prints nothing on stdout.
  */
 export async function ipJsonLines(lines: string[], netns?: string): Promise<unknown[]> {
-  const args = ['-d', '-j', '-force', ...(netns === undefined ? [] : ['-n', netns]), '-batch', '-'];
-  const result = await run('ip', args, lines.join('\n') + '\n');
+  const argv = ['ip', '-d', '-j', '-force', '-batch', '-'];
+  const cmd = netns === undefined ? { file: 'ip', args: argv.slice(1) } : inNetns(netns, argv);
+  const result = await run(cmd.file, cmd.args, lines.join('\n') + '\n');
   return result.stdout
     .split('\n')
     .filter((l) => l.trim() !== '')

@@ -2,7 +2,13 @@ import type { DesiredRouter } from '../plan/router.js';
 import { NFT_TABLE } from '../plan/names.js';
 import { run } from './exec.js';
 import { ipJsonLines, type IpLink, type IpNeighbor, type IpRoute, type IpRule } from './ip.js';
+import { inNetns } from './netns.js';
 import { linkExists, namespaceExists } from './sysfs.js';
+
+function runIn(ns: string, argv: string[]) {
+  const cmd = inNetns(ns, argv);
+  return run(cmd.file, cmd.args);
+}
 
 /** What the kernel holds right now for one router, read with ip -j, sysctl and nft. */
 export interface ObservedRouter {
@@ -50,8 +56,8 @@ async function observeInside(desired: DesiredRouter) {
   const keys = Object.keys(desired.sysctls);
   const [docs, sysctl, nft] = await Promise.all([
     ipJsonLines(['addr show', 'route show table all', 'neigh show proxy', 'rule show'], ns),
-    run('ip', ['netns', 'exec', ns, 'sysctl', '-n', ...keys]),
-    run('ip', ['netns', 'exec', ns, 'nft', 'list', 'table', 'ip', NFT_TABLE]),
+    runIn(ns, ['sysctl', '-n', ...keys]),
+    runIn(ns, ['nft', 'list', 'table', 'ip', NFT_TABLE]),
   ]);
   // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.
   const arrays = (docs as Record<string, unknown>[][]).filter((a) => a.length > 0);

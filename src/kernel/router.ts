@@ -5,7 +5,8 @@ import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import { hostDeviceNames, namespaceName } from '../plan/names.js';
 import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../core/checkpoint.js';
-import { run } from './exec.js';
+import { run, runChecked } from './exec.js';
+import { inNetns } from './netns.js';
 import { ipBatch, ipJsonLines, type IpLink } from './ip.js';
 import { observeRouter } from './observe.js';
 import { linkExists, namespaceExists } from './sysfs.js';
@@ -21,16 +22,27 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
   await ipBatch(changes.nsFirst, `clear stale links in ${ns}`, ns);
   await ipBatch(changes.host, `create namespace ${ns} and its veth patches`);
   checkpoint();
-  const inside = [...changes.ns];
+  // The three are independent once the links exist, so they run side by side.
   const sysctls = Object.entries(changes.sysctls).map(([k, v]) => `${k}=${v}`);
-  if (sysctls.length > 0) inside.push(`netns exec ${ns} sysctl -qw ${sysctls.join(' ')}`);
-  if (changes.nft) {
-    mkdirSync(dirname(nftFile), { recursive: true });
-    writeFileSync(nftFile, nftReplaceScript(desired), { mode: 0o600 });
-    inside.push(`netns exec ${ns} nft -f ${nftFile}`);
-  }
-  await ipBatch(inside, `configure addresses, routes and nft rules in ${ns}`, ns);
+  await Promise.all([
+    ipBatch(changes.ns, `configure addresses and routes in ${ns}`, ns),
+    sysctls.length > 0 ? inside(ns, ['sysctl', '-qw', ...sysctls], `set ${sysctls.join(' ')} in ${ns}`) : undefined,
+    changes.nft ? applyNft(desired, nftFile) : undefined,
+  ]);
   return changes;
+}
+
+async function inside(ns: string, argv: string[], what: string, input?: string): Promise<void> {
+  const cmd = inNetns(ns, argv);
+  await runChecked(cmd.file, cmd.args, what, input);
+}
+
+/** One nft transaction; the script is also kept on disk as what natns last applied. */
+async function applyNft(desired: DesiredRouter, nftFile: string): Promise<void> {
+  const script = nftReplaceScript(desired);
+  mkdirSync(dirname(nftFile), { recursive: true });
+  writeFileSync(nftFile, script, { mode: 0o600 });
+  await inside(desired.namespace, ['nft', '-f', nftFile], `load the nft table of ${desired.namespace}`);
 }
 
 export interface RouterNames {

@@ -130,6 +130,6 @@ test('three guests with the same address on three networks with the same subnet,
     }
   }
   const leaseDir = join(paths.state(), 'leases', lab.provider);
-  if (existsSync(leaseDir)) leftovers.push(...readdirSync(leaseDir).map((a) => `lease ${a}`));
+  if (existsSync(leaseDir)) leftovers.push(...readdirSync(leaseDir).filter((a) => !a.startsWith('.')).map((a) => `lease ${a}`));
   expect(leftovers).toEqual([]);
 }, 300_000);

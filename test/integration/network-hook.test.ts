@@ -55,9 +55,10 @@ test('three networks with the same subnet reach upstream from three different ad
   expect(leased).toEqual(['198.51.100.100', '198.51.100.101', '198.51.100.102']);
   expect([...recorder.sources()].sort()).toEqual(leased);
 
-  // A fresh start spawns two processes: the host ip batch and the namespace ip batch.
+  // A fresh start spawns five short processes: the upstream bridge's addresses, the host ip
+  // batch, then side by side the namespace's ip batch, sysctl and nft -f.
   const starts = logLines().filter((l) => l.message === 'network started begin');
-  expect(starts.map((l) => l.processes)).toEqual([2, 2, 2]);
+  expect(starts.map((l) => l.processes)).toEqual([5, 5, 5]);
 
   for (const net of nets) expect((await netDestroy(net)).exitCode).toBe(0);
   expect(await sb.leftovers()).toEqual([]);

@@ -35,7 +35,7 @@ async function dnsmasqs(): Promise<string[]> {
 
 function leaseFiles(): string[] {
   try {
-    return readdirSync(join(sb.env.NATNS_STATE_DIR!, 'leases', provider));
+    return readdirSync(join(sb.env.NATNS_STATE_DIR!, 'leases', provider)).filter((n) => !n.startsWith('.'));
   } catch {
     return [];
   }
