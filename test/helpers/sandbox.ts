@@ -143,6 +143,8 @@ export class Sandbox {
   async cleanup(): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL');
     await Promise.all(this.children.map((c) => Promise.resolve(c).catch(() => undefined)));
+    // Daemons natns started for this sandbox (dnsmasq) run from files under its folder.
+    await sh('pkill', ['-KILL', '-f', '--', `--conf-file=${this.dir}/`]);
     const { devices, namespaces } = this.owned();
     const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
     const lines = [
