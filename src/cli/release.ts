@@ -3,6 +3,7 @@ import { releaseNetwork } from '../core/network.js';
 import { InputError } from '../errors.js';
 import { printable } from '../text.js';
 import { parseIPv4 } from '../ipv4.js';
+import { releaseLease } from '../ipam/upstream.js';
 
 export const help = `Usage: natns release NETWORK|GUEST
 
@@ -21,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
     if (leases.length === 0) throw new InputError(`natns knows no network or guest '${printable(name)}' (see natns list)`);
     if (ctx.guests.read(leases[0]!.owner.uuid)) throw new InputError(`guest ${printable(name)} is running; stop it first (virsh destroy ${printable(name)})`);
     for (const l of leases) {
-      ctx.leases.release(l.bridge, parseIPv4(l.address, 'lease'), l.owner.uuid);
+      await releaseLease(ctx.leases, ctx.lockDir, l.bridge, parseIPv4(l.address, 'lease'), l.owner.uuid);
       process.stdout.write(`released ${l.address} on ${l.bridge} from guest ${l.owner.name}\n`);
     }
     return 0;

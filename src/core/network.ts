@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { InputError, NatnsError, withContext } from '../errors.js';
 import { formatIPv4, parseIPv4 } from '../ipv4.js';
-import { checkNoOverlap, resolveUpstream } from '../ipam/upstream.js';
+import { checkNoOverlap, releaseLease, resolveUpstream } from '../ipam/upstream.js';
 import { ipBatch } from '../kernel/ip.js';
 import { run } from '../kernel/exec.js';
 import { ensureRouter, removeNftFile, removeRouter, routerNames } from '../kernel/router.js';
@@ -55,7 +55,7 @@ async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstr
   try {
     checkNoOverlap(net.nat.private, upstream);
   } catch (err) {
-    if (!previous) ctx.leases.release(upstream.bridge, upstream.address, net.uuid);
+    if (!previous) await releaseLease(ctx.leases, ctx.lockDir, upstream.bridge, upstream.address, net.uuid);
     throw err;
   }
   return { upstream, ...(previous ? { previous } : {}) };
@@ -231,7 +231,7 @@ export async function releaseNetwork(record: NetworkRecord, ctx: Context): Promi
       throw new InputError(`network '${record.name}' is running (namespace ${record.namespace} exists); stop it first with 'virsh net-destroy ${record.name}'`);
     }
     const up = upstreamOf(record);
-    await withLock(join(ctx.lockDir, `bridge-${up.bridge}.lock`), async () => ctx.leases.release(up.bridge, up.address, record.uuid));
+    await releaseLease(ctx.leases, ctx.lockDir, up.bridge, up.address, record.uuid);
     removeNftFile(ctx.nftFile(record.uuid));
     rmSync(ctx.dhcpDir(record.uuid), { recursive: true, force: true });
     ctx.adminForwards.remove(record.uuid);

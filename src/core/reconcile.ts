@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { parseIPv4 } from '../ipv4.js';
+import { releaseLease } from '../ipam/upstream.js';
 import { errorText } from '../errors.js';
 import { run } from '../kernel/exec.js';
 import { dnsmasqPid } from '../kernel/dnsmasq.js';
@@ -88,7 +89,7 @@ function orphans(ctx: Context): Orphan[] {
     if (uuids.has(lease.owner.uuid) || lease.owner.kind === 'guest') continue;
     out.push({
       what: `lease ${lease.address} on ${lease.bridge} belongs to no network (was ${lease.owner.name})`,
-      remove: async () => ctx.leases.release(lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid),
+      remove: () => releaseLease(ctx.leases, ctx.lockDir, lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid),
     });
   }
   return out;
@@ -170,7 +171,7 @@ export async function releaseUndefined(ctx: Context, definedNetworks?: Set<strin
     }
   }
   for (const lease of ctx.leases.all().filter((l) => l.owner.kind === 'guest' && !guests.has(l.owner.uuid))) {
-    ctx.leases.release(lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid);
+    await releaseLease(ctx.leases, ctx.lockDir, lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid);
     ctx.guests.remove(lease.owner.uuid);
     actions.push(`released public address ${lease.address} of undefined guest ${lease.owner.name}`);
   }

@@ -24,16 +24,24 @@ export async function resolveUpstream(
 ): Promise<Upstream> {
   const wanted = spec.kind === 'pool' ? poolOf(spec.pool, config) : undefined;
   const bridge = wanted?.bridge ?? (spec.kind === 'fixed' ? spec.bridge : '');
-  const upstream = await withLock(join(lockDir, `bridge-${bridge}.lock`), async () =>
+  const upstream = await withLock(bridgeLock(lockDir, bridge), async () =>
     wanted ? leaseFromPool(wanted, owner, leases, previous) : claimFixed(spec as Extract<UpstreamSpec, { kind: 'fixed' }>, owner, leases),
   );
   if (previous && (previous.bridge !== upstream.bridge || previous.address !== upstream.address)) {
     // The metadata or pool changed: hand the old address back (only if it is still ours).
-    await withLock(join(lockDir, `bridge-${previous.bridge}.lock`), async () =>
-      leases.release(previous.bridge, previous.address, owner.uuid),
-    );
+    await releaseLease(leases, lockDir, previous.bridge, previous.address, owner.uuid);
   }
   return upstream;
+}
+
+/** One lock per upstream bridge guards its lease files, for claims and releases alike. */
+function bridgeLock(lockDir: string, bridge: string): string {
+  return join(lockDir, `bridge-${bridge}.lock`);
+}
+
+/** Return an address to its pool, if `uuid` still holds it. */
+export async function releaseLease(leases: LeaseStore, lockDir: string, bridge: string, address: number, uuid: string): Promise<void> {
+  await withLock(bridgeLock(lockDir, bridge), async () => leases.release(bridge, address, uuid));
 }
 
 function poolOf(name: string, config: HostConfig): PoolConfig {
