@@ -4,10 +4,13 @@ import type { ForwardRule, OneToOne } from '../plan/router.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 
-/** Everything published on one network: admin forwards and those of its running guests. */
-export function forwardsOf(ctx: Context, network: { uuid: string; name: string }): ForwardRule[] {
+/**
+ * Everything published on one network: admin forwards and those of its running guests. The
+ * guest records can be passed in, so one router build reads them once for all three views.
+ */
+export function forwardsOf(ctx: Context, network: { uuid: string; name: string }, guests = ctx.guests.list()): ForwardRule[] {
   const rules: ForwardRule[] = (ctx.adminForwards.read(network.uuid) ?? []).map((f) => ({ owner: 'admin', ...f }));
-  for (const guest of ctx.guests.list()) {
+  for (const guest of guests) {
     for (const n of guest.networks) {
       if (n.network !== network.name || !n.ip) continue;
       for (const f of n.forwards) rules.push({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to: n.ip, toPort: f.toPort });
@@ -17,14 +20,14 @@ export function forwardsOf(ctx: Context, network: { uuid: string; name: string }
 }
 
 /** Guests of this network with a public address of their own (1:1 NAT). */
-export function oneToOneOf(ctx: Context, network: { name: string }): OneToOne[] {
-  return ctx.guests.list().flatMap((g) => g.networks
+export function oneToOneOf(ctx: Context, network: { name: string }, guests = ctx.guests.list()): OneToOne[] {
+  return guests.flatMap((g) => g.networks
     .filter((n) => n.network === network.name && n.ip && n.publicAddress)
     .map((n) => ({ owner: `guest-${g.uuid}`, private: n.ip!, public: n.publicAddress! })));
 }
 
-export function reservationsOf(ctx: Context, network: { name: string }): DhcpReservation[] {
-  return ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === network.name && n.ip).map((n) => ({ mac: n.mac, ip: n.ip! })));
+export function reservationsOf(ctx: Context, network: { name: string }, guests = ctx.guests.list()): DhcpReservation[] {
+  return guests.flatMap((g) => g.networks.filter((n) => n.network === network.name && n.ip).map((n) => ({ mac: n.mac, ip: n.ip! })));
 }
 
 /** Who holds a rule, in words an admin recognises. */

@@ -5,6 +5,7 @@ import { resolveUpstream } from '../ipam/upstream.js';
 import type { UpstreamSpec } from '../libvirt/network-xml.js';
 import type { GuestDefinition, GuestOnNetwork } from '../libvirt/domain-xml.js';
 import { withLock } from '../state/lock.js';
+import type { GuestRecord } from '../state/guests.js';
 import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { checkPortFree, forwardsOf } from './forwards.js';
@@ -31,7 +32,8 @@ export async function startGuest(guest: GuestWithNat, ctx: Context): Promise<Net
       }
       return { n, record };
     });
-    for (const { n, record } of records) checkGuestOnNetwork(guest, n, record, ctx);
+    const guests = ctx.guests.list();
+    for (const { n, record } of records) checkGuestOnNetwork(guest, n, record, ctx, guests);
     for (const { n, record } of records) {
       if (n.public) n.publicAddress = await leasePublic(guest, n, record, ctx);
     }
@@ -47,7 +49,7 @@ export async function startGuest(guest: GuestWithNat, ctx: Context): Promise<Net
   });
 }
 
-function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: NetworkRecord, ctx: Context): void {
+function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: NetworkRecord, ctx: Context, guests: GuestRecord[]): void {
   const gw = parseIPv4(record.private.address, 'record');
   const subnet = formatCidr(networkOf(gw, record.private.prefix), record.private.prefix);
   if (n.ip) {
@@ -55,10 +57,10 @@ function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: Net
     if (!inSubnet(ip, gw, record.private.prefix) || !isHostAddress(ip, record.private.prefix) || ip === gw) {
       throw new InputError(`guest ${guest.name}: address ${n.ip} is not a free host address of network ${record.name} (${subnet}, gateway ${record.private.address})`);
     }
-    const other = ctx.guests.list().find((g) => g.uuid !== guest.uuid && g.networks.some((x) => x.network === record.name && x.ip === n.ip));
+    const other = guests.find((g) => g.uuid !== guest.uuid && g.networks.some((x) => x.network === record.name && x.ip === n.ip));
     if (other) throw new InputError(`guest ${guest.name}: address ${n.ip} on network ${record.name} is already reserved for guest ${other.name}`);
   }
-  const others = forwardsOf(ctx, record).filter((r) => r.owner !== `guest-${guest.uuid}`);
+  const others = forwardsOf(ctx, record, guests).filter((r) => r.owner !== `guest-${guest.uuid}`);
   for (const f of n.forwards) checkPortFree(ctx, record, others, f);
 }
 

@@ -148,14 +148,15 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
 async function buildRouter(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
-  const desired = await planFor(net, upstream, ctx);
+  const guests = ctx.guests.list();
+  const desired = await planFor(net, upstream, ctx, guests);
   const changes = await ensureRouter(desired, ctx.nftFile(net.uuid));
   checkpoint();
   const dir = ctx.dhcpDir(net.uuid);
   if (net.nat.dhcp) {
     await ensureDnsmasq(desired.namespace, dir, planDhcp({
       network: net.name, namespace: desired.namespace, dir, gateway: net.nat.private.address, prefix: net.nat.private.prefix,
-      range: net.nat.dhcp, reservations: reservationsOf(ctx, net),
+      range: net.nat.dhcp, reservations: reservationsOf(ctx, net, guests),
     }));
   } else {
     await stopDnsmasq(dir);
@@ -198,15 +199,15 @@ export async function hostAddressesOn(bridge: string): Promise<string[]> {
 }
 
 /** The plan for a network, with MTUs read from its two bridges. */
-export async function planFor(net: NatNetwork, upstream: Upstream, ctx: Context): Promise<DesiredRouter> {
+export async function planFor(net: NatNetwork, upstream: Upstream, ctx: Context, guests = ctx.guests.list()): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
   const wanMtu = linkMtu(upstream.bridge);
   if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${upstream.bridge} does not exist on this host`);
   return planRouter({
     name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
-    forwards: forwardsOf(ctx, net),
-    oneToOne: oneToOneOf(ctx, net),
+    forwards: forwardsOf(ctx, net, guests),
+    oneToOne: oneToOneOf(ctx, net, guests),
     hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : await hostAddressesOn(upstream.bridge),
     ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
   });
