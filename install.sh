@@ -88,8 +88,8 @@ ln -sfn "$PREFIX/natns.mjs" "$BIN"
 
 # libvirt 9 runs every executable in these folders; an admin's own hooks/network or hooks/qemu stay untouched.
 mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"
-ln -sfn "$PREFIX/hook-network.mjs" "$HOOKS/network.d/natns"
-ln -sfn "$PREFIX/hook-qemu.mjs" "$HOOKS/qemu.d/natns"
+ln -sfn "$PREFIX/hook-network.cjs" "$HOOKS/network.d/natns"
+ln -sfn "$PREFIX/hook-qemu.cjs" "$HOOKS/qemu.d/natns"
 
 install -d -m 0755 -o root -g root "$CONFIG_DIR" "$STATE_DIR"
 install -d -m 0750 -o root -g root "$LOG_DIR"

@@ -70,7 +70,7 @@ export async function hookLatency() {
   writeFileSync(floorDown, `#!/bin/bash\nip -batch ${dir}/down.batch\n`);
 
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
-  const hook = join(process.cwd(), 'dist', 'hook-network.mjs');
+  const hook = join(process.cwd(), 'dist', 'hook-network.cjs');
   const s: Record<string, number[]> = { floorStart: [], floorStop: [], natnsStart: [], natnsStop: [], hookStart: [], hookStop: [], nodeBare: [], hookIgnored: [] };
   try {
     // Warm the page cache and the lazy parts of every path once.

@@ -14,12 +14,13 @@ export const spawned = { count: 0 };
 export async function run(file: string, args: string[], input?: string): Promise<RunResult> {
   spawned.count += 1;
   const result = await execa(file, args, {
-    input: input ?? '',
+    ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
     reject: false,
     stripFinalNewline: false,
     env: { LC_ALL: 'C' },
-    // Hook commands are short and awaited; execa's exit-handler bookkeeping only adds latency.
+    // Hook commands are short and awaited; execa's exit handlers and kill timers only add latency.
     cleanup: false,
+    forceKillAfterDelay: false,
     extendEnv: true,
   });
   if (result.failed && result.exitCode === undefined) {

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot, sh } from './sandbox.js';
 
 export const VIRSH = ['-c', 'qemu:///system'];
@@ -28,9 +28,9 @@ export async function ensureLibvirtd(): Promise<void> {
 export function assertInstalledHooksCurrent(): void {
   const hook = '/etc/libvirt/hooks/network.d/natns';
   if (!existsSync(hook)) throw new Error(`${hook} is missing: run ./install.sh first`);
-  const installed = readlinkSync(hook);
-  const mine = readFileSync(join(repoRoot, 'dist', 'hook-network.mjs'), 'utf8');
-  if (readFileSync(installed, 'utf8') !== mine) {
+  const installed = join(dirname(readlinkSync(hook)), 'hook-core.cjs');
+  const mine = readFileSync(join(repoRoot, 'dist', 'hook-core.cjs'), 'utf8');
+  if (!existsSync(installed) || readFileSync(installed, 'utf8') !== mine) {
     throw new Error(`${hook} is not this build: run ./install.sh again`);
   }
 }

@@ -8,9 +8,9 @@ import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(here, '..', '..');
-export const HOOK = join(repoRoot, 'dist', 'hook-network.mjs');
+export const HOOK = join(repoRoot, 'dist', 'hook-network.cjs');
 export const CLI = join(repoRoot, 'dist', 'natns.mjs');
-export const QEMU_HOOK = join(repoRoot, 'dist', 'hook-qemu.mjs');
+export const QEMU_HOOK = join(repoRoot, 'dist', 'hook-qemu.cjs');
 
 export async function sh(file: string, args: string[], input?: string) {
   return execa(file, args, { input: input ?? '', reject: false, all: true });

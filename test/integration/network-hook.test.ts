@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
-import { type Sandbox, sh } from '../helpers/sandbox.js';
+import { repoRoot, type Sandbox, sh } from '../helpers/sandbox.js';
 import { defineNet, netDestroy as destroyNet, netStart as startNet, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 
 /**
@@ -186,4 +187,26 @@ test('networks without natns metadata and events natns ignores cost nothing and 
     expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 0, out: '', err: '' });
   }
   expect(await list()).toEqual([]);
+});
+
+test("the hooks' code cache from the build is used as is, and a corrupt one only costs speed and is rewritten", async () => {
+  const dist = join(sb.dir, 'dist');
+  cpSync(join(repoRoot, 'dist'), dist, { recursive: true });
+  const cache = join(dist, 'hook-core.cjs.v8cache');
+  // An off-link gateway: the core loads, does its work (a refusal) and returns.
+  const net = define('1', '<natns:upstream bridge="br0" address="198.51.100.120" prefix="24" gateway="203.0.113.1"/>');
+  const hook = () => execa(join(dist, 'hook-network.cjs'), [net.name, 'start', 'begin', '-'], { input: net.xml, reject: false, env: sb.env });
+  const stamp = () => statSync(cache).mtimeMs;
+
+  const built = stamp();
+  expect((await hook()).stderr).toMatch(/not on-link/);
+  expect(stamp()).toBe(built);
+
+  writeFileSync(cache, 'not a code cache');
+  const r = await hook();
+  expect({ code: r.exitCode, stderr: r.stderr.trim().split('\n').length }).toEqual({ code: 2, stderr: 1 });
+  expect(statSync(cache).size).toBeGreaterThan(100_000);
+  const rewritten = stamp();
+  expect((await hook()).exitCode).toBe(2);
+  expect(stamp()).toBe(rewritten);
 });
