@@ -1,6 +1,7 @@
 /**
  * Data plane: the same guest → upstream traffic through three paths, alternated in one run.
  *   natns:    guest ── bridge ══veth══ [router namespace: nft SNAT] ══veth══ provider bridge ── upstream
+ *   natns macvlan: the same with <natns:patch type="macvlan"/>: macvlans of both bridges, no veth
  *   host NAT: guest ── bridge with the gateway address, masquerade in the same namespace ── provider bridge
  *             (libvirt's own NAT; emulated in a namespace playing the host, so the real host is untouched)
  *   direct:   guest ══veth══ upstream (the ceiling)
@@ -32,11 +33,12 @@ export async function dataplane() {
   const env = { NATNS_CONFIG: join(dir, 'config.json'), NATNS_STATE_DIR: join(dir, 'state') };
   writeFileSync(env.NATNS_CONFIG, JSON.stringify({ pools: { dp: { bridge: `${id}-pb`, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.110' } } }));
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
-  const ns = { up: `${id}-up`, g1: `${id}-g1`, host: `${id}-host`, g2: `${id}-g2`, g3: `${id}-g3` };
+  const ns = { up: `${id}-up`, g1: `${id}-g1`, host: `${id}-host`, g2: `${id}-g2`, g3: `${id}-g3`, g4: `${id}-g4` };
   const net: NatNetwork = {
     name: `${id}-net`, uuid: randomUUID(), bridge: `${id}-b1`,
     nat: { private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 }, upstream: { kind: 'pool', pool: 'dp' } },
   };
+  const macvlanNet: NatNetwork = { ...net, name: `${id}-mv`, uuid: randomUUID(), bridge: `${id}-b4`, nat: { ...net.nat, patch: 'macvlan' } };
   const children: ReturnType<typeof spawn>[] = [];
   try {
     must('ip', ['-batch', '-'], [
@@ -44,12 +46,14 @@ export async function dataplane() {
       ...Object.values(ns).map((n) => `netns add ${n}`),
       `link add ${id}-uph master ${id}-pb up type veth peer name eth0 netns ${ns.up}`,
       `link add ${id}-g1h master ${id}-b1 up type veth peer name eth0 netns ${ns.g1}`,
+      `link add ${id}-b4 type bridge`, `link set ${id}-b4 up`,
+      `link add ${id}-g4h master ${id}-b4 up type veth peer name eth0 netns ${ns.g4}`,
       `link add ${id}-hh master ${id}-pb up type veth peer name up0 netns ${ns.host}`,
       // direct path: a veth straight from g3 into the upstream host
       `link add ${id}-d type veth peer name d0 netns ${ns.up}`, `link set ${id}-d netns ${ns.g3}`,
     ].join('\n') + '\n');
     must('ip', ['-n', ns.up, '-batch', '-'], 'link set lo up\nlink set eth0 up\naddr add 198.51.100.1/24 dev eth0\nlink set d0 up\naddr add 203.0.113.1/24 dev d0\n');
-    must('ip', ['-n', ns.g1, '-batch', '-'], 'link set lo up\nlink set eth0 up\naddr add 10.0.0.100/24 dev eth0\nroute add default via 10.0.0.1\n');
+    for (const g of [ns.g1, ns.g4]) must('ip', ['-n', g, '-batch', '-'], 'link set lo up\nlink set eth0 up\naddr add 10.0.0.100/24 dev eth0\nroute add default via 10.0.0.1\n');
     must('ip', ['-n', ns.g3, '-batch', '-'], `link set lo up\nlink set ${id}-d up\naddr add 203.0.113.2/24 dev ${id}-d\n`);
     // "host NAT": a bridge holding the gateway, the guest on it, masquerade out of up0.
     must('ip', ['-n', ns.host, '-batch', '-'], [
@@ -61,6 +65,7 @@ export async function dataplane() {
     must('ip', ['netns', 'exec', ns.host, 'nft', '-f', '-'], 'table ip hostnat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname "up0" ip saddr 10.0.0.0/24 masquerade\n\t}\n}\n');
     must('ip', ['-n', ns.g2, '-batch', '-'], 'link set lo up\nlink set eth0 up\naddr add 10.0.0.100/24 dev eth0\nroute add default via 10.0.0.1\n');
     await startNetwork(net, ctx);
+    await startNetwork(macvlanNet, ctx);
 
     const iperfServer = spawn('ip', ['netns', 'exec', ns.up, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
     const sink = spawn('ip', ['netns', 'exec', ns.up, process.execPath, 'bench/tcp-sink.mjs', '7000'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -68,7 +73,7 @@ export async function dataplane() {
     await new Promise((r) => sink.stdout!.once('data', r));
     await new Promise((r) => setTimeout(r, 300));
 
-    const paths = { natns: { g: ns.g1, dst: '198.51.100.1' }, hostNat: { g: ns.g2, dst: '198.51.100.1' }, direct: { g: ns.g3, dst: '203.0.113.1' } };
+    const paths = { natns: { g: ns.g1, dst: '198.51.100.1' }, natnsMacvlan: { g: ns.g4, dst: '198.51.100.1' }, hostNat: { g: ns.g2, dst: '198.51.100.1' }, direct: { g: ns.g3, dst: '203.0.113.1' } };
     const m: Record<string, Record<string, number[]>> = {};
     for (const k of Object.keys(paths)) m[k] = { gbps1: [], gbps4: [], rttMs: [], connPerS: [] };
     for (let round_ = 0; round_ < ROUNDS; round_++) {
@@ -90,6 +95,9 @@ export async function dataplane() {
         natnsVsHostNat1: round(med.natns!.gbps1! / med.hostNat!.gbps1!),
         natnsVsHostNat4: round(med.natns!.gbps4! / med.hostNat!.gbps4!),
         natnsVsDirect1: round(med.natns!.gbps1! / med.direct!.gbps1!),
+        macvlanVsHostNat1: round(med.natnsMacvlan!.gbps1! / med.hostNat!.gbps1!),
+        macvlanVsHostNat4: round(med.natnsMacvlan!.gbps4! / med.hostNat!.gbps4!),
+        macvlanConnRateVsHostNat: round(med.natnsMacvlan!.connPerS! / med.hostNat!.connPerS!),
         connRateVsHostNat: round(med.natns!.connPerS! / med.hostNat!.connPerS!),
       },
     };
@@ -99,8 +107,9 @@ export async function dataplane() {
       for (const pid of spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
     }
     await stopNetwork(net, ctx).catch(() => undefined);
+    await stopNetwork(macvlanNet, ctx).catch(() => undefined);
     for (const r of ctx.records.list()) await releaseNetwork(r, ctx).catch(() => undefined);
-    spawnSync('ip', ['-force', '-batch', '-'], { input: [`link del ${id}-pb`, `link del ${id}-b1`, `link del ${id}-uph`, `link del ${id}-g1h`, `link del ${id}-hh`, ...Object.values(ns).map((n) => `netns del ${n}`)].join('\n') + '\n' });
+    spawnSync('ip', ['-force', '-batch', '-'], { input: [`link del ${id}-pb`, `link del ${id}-b1`, `link del ${id}-b4`, `link del ${id}-uph`, `link del ${id}-g1h`, `link del ${id}-g4h`, `link del ${id}-hh`, ...Object.values(ns).map((n) => `netns del ${n}`)].join('\n') + '\n' });
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -28,8 +28,13 @@ if (scaleResult) {
 const dp = result.dataplane as Record<string, { gbps1: number; gbps4: number }> | undefined;
 if (dp) {
   writeFileSync(`bench/results/throughput-${stamp}.svg`, barChart('guest to upstream throughput', [
-    { label: 'natns 1', value: dp.natns!.gbps1 }, { label: 'host NAT 1', value: dp.hostNat!.gbps1 }, { label: 'direct 1', value: dp.direct!.gbps1 },
-    { label: 'natns 4', value: dp.natns!.gbps4 }, { label: 'host NAT 4', value: dp.hostNat!.gbps4 }, { label: 'direct 4', value: dp.direct!.gbps4 },
+    ...([1, 4] as const).flatMap((n) => {
+      const key = n === 1 ? 'gbps1' : 'gbps4';
+      return [
+        { label: `natns veth ${n}`, value: dp.natns![key] }, { label: `natns macvlan ${n}`, value: dp.natnsMacvlan![key] },
+        { label: `host NAT ${n}`, value: dp.hostNat![key] }, { label: `direct ${n}`, value: dp.direct![key] },
+      ];
+    }),
   ], 'Gbit/s, 1 and 4 streams'));
 }
 const { series: _series, ...scaleSummary } = (scaleResult ?? {}) as Record<string, unknown>;

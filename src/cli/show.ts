@@ -63,7 +63,9 @@ export async function run(args: string[]): Promise<number> {
     `Private gateway: ${m.private}`,
     `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
   ];
-  if (found.desired) out.push(`Veth patches:    ${found.desired.lan.host} <-> ${found.desired.lan.peer}, ${found.desired.wan.host} <-> ${found.desired.wan.peer}`);
+  const d = found.desired;
+  if (d?.lan.kind === 'macvlan') out.push(`Macvlan patches: ${d.lan.peer} on ${d.lan.master}, ${d.wan.peer} on ${d.wan.master}`);
+  else if (d) out.push(`Veth patches:    ${d.lan.host} <-> ${d.lan.peer}, ${d.wan.host} <-> ${d.wan.peer}`);
   out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
   for (const d of differences) out.push(`  - ${d}`);
   const guests = attachedGuests(record, ctx);

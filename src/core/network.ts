@@ -42,10 +42,17 @@ async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstr
   const previous = ctx.records.read(net.uuid);
   const spec = net.nat.upstream;
   const upstreamBridge = spec.kind === 'pool' ? ctx.config().pools.get(spec.pool)?.bridge : spec.bridge;
-  if (upstreamBridge !== undefined && !isBridge(upstreamBridge)) {
-    const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
+  const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
+  // A macvlan may hang off a NIC as well as a bridge; a veth's host end needs a bridge to join.
+  const macvlan = net.nat.patch === 'macvlan';
+  if (upstreamBridge !== undefined && !(macvlan ? linkExists(upstreamBridge) : isBridge(upstreamBridge))) {
     throw new InputError(
       `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
+    );
+  }
+  if (macvlan && spec.kind === 'pool' && ctx.config().pools.get(spec.pool)?.hostAccess === 'allow') {
+    throw new InputError(
+      `${from} has "hostAccess": "allow", which a macvlan patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
     );
   }
   const upstream = await resolveUpstream(
@@ -74,6 +81,7 @@ function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['ph
     },
     ...(net.nat.dhcp ? { dhcp: { start: formatIPv4(net.nat.dhcp.start), end: formatIPv4(net.nat.dhcp.end) } } : {}),
     ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
+    ...(net.nat.patch ? { patch: net.nat.patch } : {}),
     phase,
   };
 }
@@ -90,6 +98,7 @@ export function networkFromRecord(record: NetworkRecord): NatNetwork {
       upstream: { kind: 'fixed', bridge: upstream.bridge, address: upstream.address, prefix: upstream.prefix, gateway: upstream.gateway },
       ...(record.dhcp ? { dhcp: { start: parseIPv4(record.dhcp.start, 'record'), end: parseIPv4(record.dhcp.end, 'record') } } : {}),
       ...(record.tproxy ? { tproxy: record.tproxy } : {}),
+      ...(record.patch ? { patch: record.patch } : {}),
     },
   };
 }
@@ -210,6 +219,7 @@ export async function planFor(net: NatNetwork, upstream: Upstream, ctx: Context,
     oneToOne: oneToOneOf(ctx, net, guests),
     hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : await hostAddressesOn(upstream.bridge),
     ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
+    ...(net.nat.patch ? { patch: net.nat.patch } : {}),
   });
 }
 

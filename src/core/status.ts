@@ -17,6 +17,10 @@ export function quickState(record: NetworkRecord): MappingState {
   const devices = hostDeviceNames(record.uuid);
   const present = [namespaceExists(record.namespace), linkExists(devices.lan), linkExists(devices.wan)];
   if (record.phase !== 'running') return present.some(Boolean) ? 'drift' : 'down';
+  if (record.patch === 'macvlan') {
+    // Its macvlans live only inside the namespace, which sysfs here cannot see; their lowers can be.
+    return present[0] && linkExists(record.bridge) && linkExists(record.upstream.bridge) ? 'up' : 'drift';
+  }
   const wired = linkMaster(devices.lan) === record.bridge && linkMaster(devices.wan) === record.upstream.bridge;
   return present.every(Boolean) && wired ? 'up' : 'drift';
 }

@@ -26,12 +26,14 @@ export interface IpLink {
   ifindex: number;
   ifname: string;
   link_index?: number;
+  /** Set when the link's peer or lower device lives in another namespace. */
+  link_netnsid?: number;
   flags?: string[];
   mtu?: number;
   master?: string;
   address?: string;
   operstate?: string;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 

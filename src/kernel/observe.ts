@@ -3,7 +3,7 @@ import { NFT_TABLE } from '../plan/names.js';
 import { run } from './exec.js';
 import { ipJsonLines, type IpLink, type IpNeighbor, type IpRoute, type IpRule } from './ip.js';
 import { inNetns } from './netns.js';
-import { linkExists, namespaceExists } from './sysfs.js';
+import { linkExists, linkIndex, namespaceExists } from './sysfs.js';
 
 function runIn(ns: string, argv: string[]) {
   const cmd = inNetns(ns, argv);
@@ -15,6 +15,8 @@ export interface ObservedRouter {
   namespace: boolean;
   /** The two host-side veth ends, by name; absent when missing. */
   host: Record<string, IpLink>;
+  /** ifindex of each macvlan's lower device in the host namespace. */
+  lowers: Record<string, number>;
   /** Links inside the namespace with their addresses. */
   ns: IpLink[];
   /** Routes of the main table. */
@@ -28,7 +30,7 @@ export interface ObservedRouter {
 }
 
 export const NOTHING: ObservedRouter = {
-  namespace: false, host: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
+  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
 };
 
 export async function observeRouter(desired: DesiredRouter): Promise<ObservedRouter> {
@@ -36,11 +38,16 @@ export async function observeRouter(desired: DesiredRouter): Promise<ObservedRou
   const hostNames = [desired.lan.host, desired.wan.host].filter(linkExists);
   // The common case at network start: nothing exists yet, and sysfs told us so without a process.
   if (!namespace && hostNames.length === 0) return NOTHING;
+  const lowers: Record<string, number> = {};
+  for (const l of [desired.lan, desired.wan].filter((l) => l.kind === 'macvlan')) {
+    const index = linkIndex(l.master);
+    if (index !== undefined) lowers[l.master] = index;
+  }
   const [host, inside] = await Promise.all([
     observeHostLinks(hostNames),
     namespace ? observeInside(desired) : Promise.resolve({ ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined }),
   ]);
-  return { namespace, host, ...inside };
+  return { namespace, host, lowers, ...inside };
 }
 
 async function observeHostLinks(names: string[]): Promise<Record<string, IpLink>> {

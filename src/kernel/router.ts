@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { NatnsError } from '../errors.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
-import { hostDeviceNames, namespaceName } from '../plan/names.js';
+import { hostDeviceNames, namespaceName, NS_LAN, NS_WAN } from '../plan/names.js';
 import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../core/checkpoint.js';
 import { run, runChecked } from './exec.js';
@@ -67,6 +67,12 @@ export async function removeRouter(names: RouterNames): Promise<void> {
   const kinds = present.length ? ((await ipJsonLines(present.map((d) => `link show dev ${d}`))).flat() as IpLink[]) : [];
   const ours = kinds.filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname);
   const lines = ours.map((d) => `link del ${d}`);
+  // A macvlan patch has no host end: delete it inside first, because a namespace's own links die
+  // asynchronously and the next start's macvlan with the same MAC on the same lower would collide.
+  if (present.length === 0 && namespaceExists(names.namespace)) {
+    const cmd = inNetns(names.namespace, ['ip', '-force', '-batch', '-']);
+    await run(cmd.file, cmd.args, `link del ${NS_LAN}\nlink del ${NS_WAN}\n`);
+  }
   if (namespaceExists(names.namespace)) lines.push(`netns del ${names.namespace}`);
   if (lines.length === 0) return;
   const result = await run('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');

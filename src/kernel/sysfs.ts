@@ -23,6 +23,14 @@ export function linkMtu(name: string): number | undefined {
   }
 }
 
+export function linkIndex(name: string): number | undefined {
+  try {
+    return Number(readFileSync(`${SYS}/${name}/ifindex`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
 export function linkMaster(name: string): string | undefined {
   try {
     return basename(readlinkSync(`${SYS}/${name}/master`));

@@ -20,7 +20,16 @@ export interface NatSpec {
   /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
   dhcp?: { start: number; end: number };
   tproxy?: TproxySpec;
+  /** How the namespace joins the two bridges; absent: veth pairs. */
+  patch?: PatchKind;
 }
+
+/**
+ * veth: a veth pair per side, its host end a port of the bridge (visible and tcpdump-able on
+ * the host). macvlan: a macvlan of each bridge (or, upstream, of a NIC) moved into the namespace,
+ * one hop less per packet; the host itself cannot reach a macvlan's addresses.
+ */
+export type PatchKind = 'veth' | 'macvlan';
 
 /** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
 export interface TproxySpec {
@@ -94,7 +103,18 @@ function readNatSpec(nat: XmlNode, prefix: string): NatSpec {
   const dhcp = dhcpNode ? readDhcp(dhcpNode, address, privPrefix) : undefined;
   const tproxyNode = single(nat, prefix, 'tproxy', false);
   const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
-  return { private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}) };
+  const patchNode = single(nat, prefix, 'patch', false);
+  const patch = patchNode ? readPatch(patchNode) : undefined;
+  return {
+    private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
+    ...(patch === 'macvlan' ? { patch } : {}),
+  };
+}
+
+function readPatch(node: XmlNode): PatchKind {
+  const type = requireAttr(node, 'patch', 'type');
+  if (type !== 'veth' && type !== 'macvlan') throw new InputError(`<patch type> must be veth or macvlan, not '${printable(type)}'`);
+  return type;
 }
 
 function readTproxy(node: XmlNode): TproxySpec {

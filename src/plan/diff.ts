@@ -59,15 +59,26 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
   return c;
 }
 
-/** Returns true when the veth pair is (re)created, so everything on it starts from nothing. */
+/** Returns true when the namespace's device is (re)created, so everything on it starts from nothing. */
 function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): boolean {
-  const host = observed.host[link.host];
   const peer = observed.ns.find((l) => l.ifname === link.peer);
+  const fresh = link.kind === 'macvlan' ? diffMacvlan(link, desired, observed, peer, c) : diffVethPair(link, desired, observed, peer, c);
+  if (fresh === 'conflict') return false;
+  if (fresh || peer === undefined) {
+    c.ns.push(`link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    return true;
+  }
+  diffPeer(link, peer, c);
+  return false;
+}
+
+function diffVethPair(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, peer: IpLink | undefined, c: RouterChanges): boolean | 'conflict' {
+  const host = observed.host[link.host];
   if (host && kind(host) !== 'veth') {
     c.conflicts.push(
       `${link.host} exists as a ${kind(host) ?? 'device of unknown kind'}, not as natns's veth; remove it (ip link del ${link.host}) and start the network again`,
     );
-    return false;
+    return 'conflict';
   }
   const paired = host !== undefined && peer !== undefined && kind(peer) === 'veth' &&
     host.link_index === peer.ifindex && peer.link_index === host.ifindex;
@@ -80,7 +91,6 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
     }
     if (peer) c.nsFirst.push(`link del ${link.peer}`);
     c.host.push(`link add ${link.host} mtu ${link.mtu} master ${link.master} up type veth peer name ${link.peer} address ${link.mac} mtu ${link.mtu} netns ${desired.namespace}`);
-    c.ns.push(`link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
     return true;
   }
   if (host.master !== link.master) {
@@ -95,6 +105,28 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
     c.differences.push(`${link.host} is down`);
     c.host.push(`link set ${link.host} up`);
   }
+  return false;
+}
+
+/** A macvlan in bridge mode on `master`, made in the host (where its lower lives) straight into the namespace. */
+function diffMacvlan(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, peer: IpLink | undefined, c: RouterChanges): boolean {
+  const leftover = observed.host[link.host];
+  if (leftover && kind(leftover) === 'veth') {
+    c.differences.push(`${link.host} is left from a veth patch`);
+    c.host.push(`link del ${link.host}`);
+  }
+  const lower = observed.lowers[link.master];
+  const attached = peer !== undefined && kind(peer) === 'macvlan' && peer.linkinfo?.info_data?.mode === 'bridge' &&
+    peer.link_netnsid !== undefined && lower !== undefined && peer.link_index === lower;
+  if (attached) return false;
+  c.differences.push(peer ? `${link.peer} in ${desired.namespace} is not a macvlan of ${link.master}` : `macvlan ${link.peer} (on ${link.master}) is missing`);
+  if (peer) c.nsFirst.push(`link del ${link.peer}`);
+  c.host.push(`link add link ${link.master} name ${link.peer} mtu ${link.mtu} address ${link.mac} netns ${desired.namespace} type macvlan mode bridge`);
+  return true;
+}
+
+/** The namespace's end of an existing patch: MTU, MAC, state and addresses. */
+function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
   if (peer.mtu !== link.mtu) {
     c.differences.push(`${link.peer} has mtu ${peer.mtu}, want ${link.mtu}`);
     c.ns.push(`link set ${link.peer} mtu ${link.mtu}`);
@@ -116,7 +148,6 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
     c.differences.push(`${link.peer} lacks ${link.address}`);
     c.ns.push(`addr add ${link.address} dev ${link.peer}`);
   }
-  return false;
 }
 
 function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated: Set<string>, c: RouterChanges): void {

@@ -1,5 +1,5 @@
 import { formatCidr, formatIPv4, networkOf } from '../ipv4.js';
-import type { TproxySpec } from '../libvirt/network-xml.js';
+import type { PatchKind, TproxySpec } from '../libvirt/network-xml.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from './names.js';
 
 /** The upstream side a network was given: from a pool lease or fixed in its metadata. */
@@ -41,13 +41,16 @@ export interface RouterInput {
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
   tproxy?: TproxySpec;
+  patch?: PatchKind;
 }
 
 export interface LinkPlan {
-  /** veth end in the host namespace, enslaved to `master`. */
+  kind: PatchKind;
+  /** veth: the end in the host namespace, a port of `master`. macvlan: none exists; the name is only reserved. */
   host: string;
-  /** veth end inside the router namespace, holding `address`. */
+  /** The device inside the router namespace, holding `address`. */
   peer: string;
+  /** veth: the bridge its host end joins. macvlan: its lower device. */
   master: string;
   mtu: number;
   address: string;
@@ -92,6 +95,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
     uuid: input.uuid,
     namespace: namespaceName(input.name),
     lan: {
+      kind: input.patch ?? 'veth',
       host: devices.lan,
       peer: NS_LAN,
       master: input.bridge,
@@ -100,6 +104,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
       mac: routerMac(input.uuid, 'lan'),
     },
     wan: {
+      kind: input.patch ?? 'veth',
       host: devices.wan,
       peer: NS_WAN,
       master: input.upstream.bridge,

@@ -1,4 +1,4 @@
-import type { TproxySpec } from '../libvirt/network-xml.js';
+import type { PatchKind, TproxySpec } from '../libvirt/network-xml.js';
 import { JsonDir } from './json-dir.js';
 
 /**
@@ -14,6 +14,8 @@ export interface NetworkRecord {
   upstream: { address: string; prefix: number; bridge: string; gateway: string; pool?: string };
   dhcp?: { start: string; end: string };
   tproxy?: TproxySpec;
+  /** Absent: veth (records written before the option existed have none). */
+  patch?: PatchKind;
   /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
   phase: 'starting' | 'running' | 'stopped' | 'failed';
   updated: string;

@@ -155,6 +155,14 @@ export class Sandbox {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** busybox udhcpc on eth0 of a guest namespace; resolves to the address it was given. */
+  async dhcp(ns: string): Promise<string> {
+    const r = await sh('ip', ['netns', 'exec', ns, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '5', '-T', '1', '-s', join(repoRoot, 'src', 'lab', 'udhcpc.sh')]);
+    if (r.exitCode !== 0) throw new Error(`udhcpc in ${ns} got no lease: ${r.stderr}`);
+    const addr = (await sh('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    return /inet (\S+)\//.exec(addr)?.[1] ?? '';
+  }
+
   /** Every natns object of this sandbox still in the kernel: what a test asserts is empty. */
   async leftovers(): Promise<string[]> {
     const { devices, namespaces } = this.owned();

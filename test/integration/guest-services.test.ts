@@ -31,14 +31,6 @@ async function upstreamOf(net: TestNet): Promise<string> {
   return list.find((m) => m.network === net.name)!.upstream.address;
 }
 
-/** busybox udhcpc in a guest namespace; resolves to the address it was given. */
-async function dhcp(ns: string): Promise<string> {
-  const r = await sh('ip', ['netns', 'exec', ns, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '5', '-T', '1', '-s', join(repoRoot, 'src', 'lab', 'udhcpc.sh')]);
-  expect(r.exitCode).toBe(0);
-  const addr = (await sh('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
-  return /inet (\S+)\//.exec(addr)?.[1] ?? '';
-}
-
 function guest(net: TestNet, name: string, mac: string, metadata: string) {
   const uuid = randomUUID();
   return { uuid, name, xml: domainXml({ name, uuid, network: net.name, mac, metadata }) };
@@ -60,13 +52,13 @@ test('DHCP from the namespace: a guest gets an address from the range, a reserve
   const ns = namespaceName(net.name);
 
   const g1 = await sb.host('g1', net.bridge, '');
-  expect(await dhcp(g1)).toMatch(/^10\.0\.0\.15\d$/);
+  expect(await sb.dhcp(g1)).toMatch(/^10\.0\.0\.15\d$/);
 
   const reserved = guest(net, sb.name('vm2'), '52:54:00:aa:bb:02', `<natns:address network="${net.name}" ip="10.0.0.123"/>`);
   const hook = await sb.qemuHook([reserved.name, 'start', 'begin', '-'], reserved.xml);
   expect({ code: hook.exitCode, out: hook.stdout, err: hook.stderr }).toEqual({ code: 0, out: '', err: '' });
   const g2 = await sb.host('g2', net.bridge, '', undefined, '52:54:00:aa:bb:02');
-  expect(await dhcp(g2)).toBe('10.0.0.123');
+  expect(await sb.dhcp(g2)).toBe('10.0.0.123');
 
   // dnsmasq lives in the router namespace and listens on the private gateway only.
   const pid = Number(readFileSync(join(sb.env.NATNS_STATE_DIR!, 'dhcp', net.uuid, 'dnsmasq.pid'), 'utf8'));

@@ -151,3 +151,15 @@ describe('tproxy metadata', () => {
     expect(refusal(withTproxy(t))).toMatch(message);
   });
 });
+
+describe('patch metadata', () => {
+  const withPatch = (p: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${p}` });
+  test('macvlan is read, veth is the default and is not recorded', () => {
+    expect(read(withPatch('<natns:patch type="macvlan"/>')).nat!.patch).toBe('macvlan');
+    expect(read(withPatch('<natns:patch type="veth"/>')).nat!.patch).toBeUndefined();
+    expect(read(withPatch('')).nat!.patch).toBeUndefined();
+  });
+  test('an unknown kind is refused by name', () => {
+    expect(refusal(withPatch('<natns:patch type="ipvlan"/>'))).toMatch(/<patch type> must be veth or macvlan, not 'ipvlan'/);
+  });
+});

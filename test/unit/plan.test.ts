@@ -34,8 +34,8 @@ describe('plan', () => {
   const plan = planRouter(input);
 
   test('wires the two veth patches', () => {
-    expect(plan.lan).toEqual({ host: hostDeviceNames(UUID).lan, peer: 'lan', master: 'virbr10', mtu: 1500, address: '10.0.0.1/24', mac: routerMac(UUID, 'lan') });
-    expect(plan.wan).toEqual({ host: hostDeviceNames(UUID).wan, peer: 'wan', master: 'br0', mtu: 9000, address: '198.51.100.101/24', mac: routerMac(UUID, 'wan') });
+    expect(plan.lan).toEqual({ kind: 'veth', host: hostDeviceNames(UUID).lan, peer: 'lan', master: 'virbr10', mtu: 1500, address: '10.0.0.1/24', mac: routerMac(UUID, 'lan') });
+    expect(plan.wan).toEqual({ kind: 'veth', host: hostDeviceNames(UUID).wan, peer: 'wan', master: 'br0', mtu: 9000, address: '198.51.100.101/24', mac: routerMac(UUID, 'wan') });
     expect(plan.lan.mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     expect(plan.lan.mac).not.toBe(plan.wan.mac);
     expect(plan.routes).toEqual([{ dst: 'default', via: '198.51.100.1', dev: 'wan' }]);
@@ -128,6 +128,7 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
   });
   return {
     namespace: true,
+    lowers: {},
     host: {
       [plan.lan.host]: link(20, plan.lan.host, 2, { master: 'virbr10', mtu: 1500 }),
       [plan.wan.host]: link(21, plan.wan.host, 3, { master: 'br0', mtu: 9000 }),
@@ -148,3 +149,46 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
     nft: plan.nft,
   };
 }
+
+describe('macvlan patches', () => {
+  const plan = planRouter({ ...input, patch: 'macvlan' });
+  const macvlan = (ifindex: number, ifname: string, lower: number, address: string, mtu: number, cidr: string) => ({
+    ifindex, ifname, link_index: lower, link_netnsid: 0, flags: ['UP'], mtu, address,
+    linkinfo: { info_kind: 'macvlan', info_data: { mode: 'bridge' } },
+    addr_info: [{ family: 'inet', local: cidr.split('/')[0]!, prefixlen: Number(cidr.split('/')[1]) }],
+  });
+  const built = (): ObservedRouter => ({
+    ...matching(planRouter(input)),
+    host: {},
+    lowers: { virbr10: 7, br0: 8 },
+    ns: [
+      { ifindex: 1, ifname: 'lo', flags: ['UP', 'LOOPBACK'] },
+      macvlan(2, 'lan', 7, plan.lan.mac, 1500, '10.0.0.1/24'),
+      macvlan(3, 'wan', 8, plan.wan.mac, 9000, '198.51.100.101/24'),
+    ],
+  });
+
+  test('are created in the host, on the bridges, straight into the namespace, with no host-side device', () => {
+    const c = diffRouter(plan, NOTHING);
+    expect(c.host).toEqual([
+      'netns add natns-tenant-a',
+      `link add link virbr10 name lan mtu 1500 address ${plan.lan.mac} netns natns-tenant-a type macvlan mode bridge`,
+      `link add link br0 name wan mtu 9000 address ${plan.wan.mac} netns natns-tenant-a type macvlan mode bridge`,
+    ]);
+    expect(c.host.join('\n')).not.toContain(plan.lan.host);
+  });
+
+  test('a router built to plan has no differences', () => {
+    expect(diffRouter(plan, built()).differences).toEqual([]);
+  });
+
+  test('a macvlan on the wrong lower, or a veth left from the other patch kind, is replaced', () => {
+    const o = built();
+    o.ns[2] = { ...o.ns[2]!, link_index: 99 };
+    o.host = { [plan.lan.host]: { ifindex: 20, ifname: plan.lan.host, link_index: 2, linkinfo: { info_kind: 'veth' } } };
+    const c = diffRouter(plan, o);
+    expect(c.nsFirst).toEqual(['link del wan']);
+    expect(c.host).toEqual([`link del ${plan.lan.host}`, expect.stringMatching(/^link add link br0 name wan .* type macvlan mode bridge$/)]);
+    expect(c.differences).toEqual([`${plan.lan.host} is left from a veth patch`, 'wan in natns-tenant-a is not a macvlan of br0']);
+  });
+});
