@@ -1,9 +1,11 @@
 /**
  * 1:1 stateless NAT: tc `nat` action against stateless nftables (the mechanism natns uses),
- * each against plain routing (no NAT) in the same run. Topology, all in throwaway namespaces:
+ * each against plain routing (no NAT) and against stateful NAT as host NAT does it (conntrack:
+ * DNAT in, SNAT out) in the same run. Topology, all in throwaway namespaces:
  *   guest 10.0.0.100 ── router (lan 10.0.0.1 | wan 198.51.100.100) ── upstream 198.51.100.1
  * The guest's public address is 198.51.100.150. Throughput: iperf3 upstream → public address
- * (inbound, rewritten to the guest); install time: applying the rules, median of 20.
+ * (inbound, rewritten to the guest) and guest → upstream (outbound); install time: applying the
+ * rules, median of 20.
  */
 import { spawnSync } from 'node:child_process';
 import { median, round } from './stats.js';
@@ -59,8 +61,27 @@ table ip bench {
 }
 `;
 
+// The same mapping with connection tracking, the way host NAT publishes a guest.
+const STATEFUL = `table ip bench
+delete table ip bench
+table ip bench {
+\tchain pre {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tiifname "wan" ip daddr 198.51.100.150 dnat to 10.0.0.100
+\t}
+\tchain post {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "wan" ip saddr 10.0.0.100 snat to 198.51.100.150
+\t}
+}
+`;
+
 function installNft(): void {
   must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], NFT);
+}
+
+function installStateful(): void {
+  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], STATEFUL);
 }
 
 function removeNat(): void {
@@ -81,12 +102,13 @@ function installTc(): string | undefined {
   return r.ok ? undefined : r.err.trim().split('\n')[0];
 }
 
-/** Inbound iperf3 from upstream to `target`, in Gbit/s. */
-function iperf(target: string): number {
-  const server = spawnSync('ip', ['netns', 'exec', NS.guest, 'iperf3', '-s', '-D', '-1', '-p', '5201'], { encoding: 'utf8' });
+/** Inbound iperf3 from upstream to `target`, in Gbit/s; `out`: from the guest to upstream instead. */
+function iperf(target: string, direction: 'in' | 'out' = 'in'): number {
+  const [serverNs, clientNs, dst] = direction === 'in' ? [NS.guest, NS.up, target] : [NS.up, NS.guest, '198.51.100.1'];
+  const server = spawnSync('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-D', '-1', '-p', '5201'], { encoding: 'utf8' });
   if (server.status !== 0) throw new Error(`iperf3 server: ${server.stderr}`);
   spawnSync('sleep', ['0.2']);
-  const out = must('ip', ['netns', 'exec', NS.up, 'iperf3', '-c', target, '-p', '5201', '-t', String(SECONDS), '-J']);
+  const out = must('ip', ['netns', 'exec', clientNs, 'iperf3', '-c', dst, '-p', '5201', '-t', String(SECONDS), '-J']);
   return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
 }
 
@@ -97,13 +119,18 @@ export async function oneToOne() {
     removeNat();
     const result: Record<string, unknown> = {};
     const rounds = 3;
-    const gbps: Record<string, number[]> = { routed: [], nft: [], ...(tcError ? {} : { tc: [] }) };
+    const gbps: Record<string, number[]> = { routed: [], nft: [], stateful: [], nftOut: [], statefulOut: [], ...(tcError ? {} : { tc: [] }) };
     for (let i = 0; i < rounds; i++) {
       // Plain routing to the guest's private address: the ceiling for this topology.
       must('ip', ['-n', NS.up, 'route', 'replace', '10.0.0.0/24', 'via', '198.51.100.100']);
       gbps.routed!.push(iperf('10.0.0.100'));
       installNft();
       gbps.nft!.push(iperf('198.51.100.150'));
+      gbps.nftOut!.push(iperf('198.51.100.150', 'out'));
+      removeNat();
+      installStateful();
+      gbps.stateful!.push(iperf('198.51.100.150'));
+      gbps.statefulOut!.push(iperf('198.51.100.150', 'out'));
       removeNat();
       if (!tcError) {
         installTc();
@@ -123,6 +150,8 @@ export async function oneToOne() {
     for (const [k, v] of Object.entries(gbps)) result[`${k}Gbps`] = round(median(v));
     for (const [k, v] of Object.entries(installMs)) result[`${k}InstallMs`] = round(median(v));
     result.nftVsRouted = round(median(gbps.nft!) / median(gbps.routed!));
+    result.nftVsStatefulIn = round(median(gbps.nft!) / median(gbps.stateful!));
+    result.nftVsStatefulOut = round(median(gbps.nftOut!) / median(gbps.statefulOut!));
     if (tcError) result.tc = `unavailable on this kernel: ${tcError}`;
     else result.tcVsNft = round(median(gbps.tc!) / median(gbps.nft!));
     return result;
