@@ -13,23 +13,10 @@ import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
 import { startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
 import { parseIPv4 } from '../src/ipv4.js';
-import { diffRouter } from '../src/plan/diff.js';
-import { NOTHING } from '../src/kernel/observe.js';
-import { nftReplaceScript, planRouter } from '../src/plan/router.js';
+import { shellFloor, sh, timed } from './floor.js';
 import { median, round } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
-
-function sh(file: string, args: string[], input = ''): void {
-  const r = spawnSync(file, args, { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr}`);
-}
-
-function timed(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 async function timedAsync(fn: () => Promise<unknown>): Promise<number> {
   const t = process.hrtime.bigint();
@@ -56,29 +43,19 @@ export async function hookLatency() {
   writeFileSync(env.NATNS_CONFIG, '{"pools": {}}');
   sh('ip', ['-batch', '-'], `link add ${provider} type bridge\nlink set ${provider} up\nlink add ${bridge} type bridge\nlink set ${bridge} up\n`);
 
-  // The floor: exactly the lines natns would run, from bash.
-  const desired = planRouter({ name: net.name, uuid: net.uuid, bridge, private: net.nat.private, upstream: { bridge: provider, address: parseIPv4('198.51.100.120', 'b'), prefix: 24, gateway: parseIPv4('198.51.100.1', 'b') }, mtu: { lan: 1500, wan: 1500 } });
-  const c = diffRouter(desired, NOTHING);
-  const nftFile = join(dir, 'floor.nft');
-  writeFileSync(nftFile, nftReplaceScript(desired));
-  writeFileSync(join(dir, 'host.batch'), c.host.join('\n') + '\n');
-  writeFileSync(join(dir, 'ns.batch'), [...c.ns, `netns exec ${desired.namespace} sysctl -qw net.ipv4.ip_forward=1`, `netns exec ${desired.namespace} nft -f ${nftFile}`].join('\n') + '\n');
-  writeFileSync(join(dir, 'down.batch'), `link del ${desired.lan.host}\nlink del ${desired.wan.host}\nnetns del ${desired.namespace}\n`);
-  const floorUp = join(dir, 'up.sh');
-  writeFileSync(floorUp, `#!/bin/bash\nset -e\nip -batch ${dir}/host.batch\nip -n ${desired.namespace} -batch ${dir}/ns.batch\n`);
-  const floorDown = join(dir, 'down.sh');
-  writeFileSync(floorDown, `#!/bin/bash\nip -batch ${dir}/down.batch\n`);
+  const floor = shellFloor(dir, { name: net.name, uuid: net.uuid, bridge, provider, address: '198.51.100.120', prefix: 24, gateway: '198.51.100.1' });
+  const desired = floor.desired;
 
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
   const hook = join(process.cwd(), 'dist', 'hook-network.cjs');
   const s: Record<string, number[]> = { floorStart: [], floorStop: [], natnsStart: [], natnsStop: [], hookStart: [], hookStop: [], nodeBare: [], hookIgnored: [] };
   try {
     // Warm the page cache and the lazy parts of every path once.
-    sh('bash', [floorUp]); sh('bash', [floorDown]);
+    floor.up(); floor.down();
     await startNetwork(net, ctx); await stopNetwork(net, ctx);
     for (let i = 0; i < ROUNDS; i++) {
-      s.floorStart!.push(timed(() => sh('bash', [floorUp])));
-      s.floorStop!.push(timed(() => sh('bash', [floorDown])));
+      s.floorStart!.push(timed(floor.up));
+      s.floorStop!.push(timed(floor.down));
       s.natnsStart!.push(await timedAsync(() => startNetwork(net, ctx)));
       s.natnsStop!.push(await timedAsync(() => stopNetwork(net, ctx)));
       s.hookStart!.push(timed(() => sh(process.execPath, [hook, net.name, 'started', 'begin', '-'], hookXml)));

@@ -12,12 +12,22 @@ import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
 import { prepareNetwork, releaseNetwork, startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
 import { parseIPv4 } from '../src/ipv4.js';
+import { shellFloor, timed, type Floor } from './floor.js';
 import { median, round } from './stats.js';
 
 const N = Number(process.env.BENCH_NETWORKS ?? 1000);
 
 function memAvailableKiB(): number {
   return Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
+}
+
+/** The shell floor's start, median of 5, at the current N: what the kernel and iproute2 alone cost. */
+function floorStartMs(floor: Floor): number {
+  return median(Array.from({ length: 5 }, () => {
+    const ms = timed(floor.up);
+    floor.down();
+    return ms;
+  }));
 }
 
 function ipBatch(lines: string[]): void {
@@ -36,24 +46,40 @@ export async function scale() {
     name: `${id}-n${i}`, uuid: randomUUID(), bridge: `${id}b${i}`,
     nat: { private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 }, upstream: { kind: 'pool', pool: 'scale' } },
   }));
-  ipBatch([`link add ${id}-pb type bridge`, `link set ${id}-pb up`]);
+  ipBatch([`link add ${id}-pb type bridge`, `link set ${id}-pb up`, `link add ${id}-fb type bridge`, `link set ${id}-fb up`]);
+  const floor = shellFloor(dir, { name: `${id}-floor`, uuid: randomUUID(), bridge: `${id}-fb`, provider: `${id}-pb`, address: '10.250.3.251', prefix: 22, gateway: '10.250.0.1' });
+  let floorFirst = 0;
   const memBefore = memAvailableKiB();
   const startMs: number[] = [];
   const stopMs: number[] = [];
   let listMs: number[] = [];
   try {
+    floorFirst = floorStartMs(floor);
+    // Warm the JIT first, so the first networks measured are not also the first code runs.
+    const warm: NatNetwork = { ...nets[0]!, name: `${id}-warm`, uuid: randomUUID(), bridge: `${id}-wb` };
+    for (let i = 0; i < 5; i++) {
+      await prepareNetwork(warm, ctx);
+      ipBatch([`link add ${warm.bridge} type bridge`, `link set ${warm.bridge} up`]);
+      await startNetwork(warm, ctx);
+      ipBatch([`link del ${warm.bridge}`]);
+      await stopNetwork(warm, ctx);
+    }
+    await releaseNetwork(ctx.records.read(warm.uuid)!, ctx);
     for (const n of nets) {
       // As libvirt does: `start begin`, then libvirt makes the bridge (not timed), then `started`.
       let t = process.hrtime.bigint();
       await prepareNetwork(n, ctx);
       let ms = Number(process.hrtime.bigint() - t) / 1e6;
       ipBatch([`link add ${n.bridge} type bridge`, `link set ${n.bridge} up`]);
+      // libvirt turns IPv6 off on the bridge of a network that defines no IPv6 address.
+      writeFileSync(`/proc/sys/net/ipv6/conf/${n.bridge}/disable_ipv6`, '1');
       t = process.hrtime.bigint();
       await startNetwork(n, ctx);
       ms += Number(process.hrtime.bigint() - t) / 1e6;
       startMs.push(ms);
     }
     const memPerNetworkKiB = (memBefore - memAvailableKiB()) / N;
+    const floorLast = floorStartMs(floor);
     listMs = [0, 1, 2].map(() => {
       const t = process.hrtime.bigint();
       const r = spawnSync(process.execPath, ['dist/natns.mjs', 'list', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -72,6 +98,10 @@ export async function scale() {
       startMsFirst10: round(median(head)),
       startMsLast10: round(median(tail)),
       lastVsFirst: round(median(tail) / median(head)),
+      // The same ratio for the shell floor: how much of the growth the kernel and iproute2 bring.
+      floorMsFirst: round(floorFirst),
+      floorMsLast: round(floorLast),
+      floorLastVsFirst: round(floorLast / floorFirst),
       stopMsMedian: round(median(stopMs)),
       listJsonMs: round(median(listMs)),
       memPerNetworkKiB: round(memPerNetworkKiB, 0),
@@ -79,9 +109,10 @@ export async function scale() {
       series: startMs.map((ms, i) => [i + 1, round(ms, 1)]).filter(([i]) => i! % 10 === 0 || i === 1),
     };
   } finally {
+    ipBatch([`link del ${floor.desired.lan.host}`, `link del ${floor.desired.wan.host}`, `netns del ${floor.desired.namespace}`]);
     for (const n of nets) await stopNetwork(n, ctx).catch(() => undefined);
     for (const r of ctx.records.list()) await releaseNetwork(r, ctx).catch(() => undefined);
-    ipBatch([`link del ${id}-pb`, ...nets.map((n) => `link del ${n.bridge}`)]);
+    ipBatch([`link del ${id}-pb`, `link del ${id}-fb`, ...nets.map((n) => `link del ${n.bridge}`)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

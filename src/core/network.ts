@@ -217,7 +217,8 @@ export async function planFor(net: NatNetwork, upstream: Upstream, ctx: Context,
     name: net.name, uuid: net.uuid, bridge: net.bridge, private: net.nat.private, upstream, mtu: { lan: lanMtu, wan: wanMtu },
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(ctx, net, guests),
-    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' ? [] : await hostAddressesOn(upstream.bridge),
+    // A macvlan never reaches its lower's host addresses, so it needs no guard (and no query).
+    hostAddresses: hostAccessOf(ctx, upstream) === 'allow' || net.nat.patch === 'macvlan' ? [] : await hostAddressesOn(upstream.bridge),
     ...(net.nat.tproxy ? { tproxy: net.nat.tproxy } : {}),
     ...(net.nat.patch ? { patch: net.nat.patch } : {}),
   });

@@ -33,6 +33,7 @@ export interface IpLink {
   master?: string;
   address?: string;
   operstate?: string;
+  inet6_addr_gen_mode?: string;
   linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
 import { defineNet, expectStarted, netDestroy, poolConfig, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
@@ -84,4 +87,25 @@ test('a pool that lets guests reach the host is refused for a macvlan network, i
   expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/"hostAccess": "allow", which a macvlan patch cannot give.*patch type="veth"/)]);
   expect(await mappings()).toEqual([]);
   expect(await sb.leftovers()).toEqual([]);
+});
+
+test('the host is out of its guests\' reach without any guard rule, and a start spawns one process less', async () => {
+  await sh('ip', ['addr', 'add', '198.51.100.2/24', 'dev', provider]);
+  const server = createServer((s) => s.end('host\n'));
+  await new Promise<void>((r) => server.listen(8081, '198.51.100.2', () => r()));
+  try {
+    await sb.recorder(upstream, 8080);
+    const net = defineNet(sb, '1', { upstream: '<natns:upstream pool="default"/><natns:patch type="macvlan"/>' });
+    await expectStarted(sb, net);
+    const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
+    expect(await sb.reaches(g, '198.51.100.1', 8080)).toBe(true);
+    expect(await sb.reaches(g, '198.51.100.2', 8081)).toBe(false);
+    const nft = (await sh('ip', ['netns', 'exec', namespaceName(net.name), 'nft', 'list', 'table', 'ip', 'natns'])).stdout;
+    expect(nft).not.toContain('198.51.100.2');
+    const log = readFileSync(join(sb.env.NATNS_LOG_DIR!, 'natns.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // host ip batch, then side by side the namespace's ip batch, sysctl and nft -f: no address query.
+    expect(log.find((l) => l.message === 'network started begin').processes).toBe(4);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
 });

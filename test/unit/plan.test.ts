@@ -74,13 +74,15 @@ table ip natns {
     expect(c.nsFirst).toEqual([]);
     expect(c.host).toEqual([
       'netns add natns-tenant-a',
-      `link add ${lan} mtu 1500 master virbr10 up type veth peer name lan address ${plan.lan.mac} mtu 1500 netns natns-tenant-a`,
-      `link add ${wan} mtu 9000 master br0 up type veth peer name wan address ${plan.wan.mac} mtu 9000 netns natns-tenant-a`,
+      `link add ${lan} mtu 1500 master virbr10 type veth peer name lan address ${plan.lan.mac} mtu 1500 netns natns-tenant-a`,
+      `link set ${lan} addrgenmode none`, `link set ${lan} up`,
+      `link add ${wan} mtu 9000 master br0 type veth peer name wan address ${plan.wan.mac} mtu 9000 netns natns-tenant-a`,
+      `link set ${wan} addrgenmode none`, `link set ${wan} up`,
     ]);
     expect(c.ns).toEqual([
       'link set lo up',
-      'link set lan up', 'addr add 10.0.0.1/24 dev lan',
-      'link set wan up', 'addr add 198.51.100.101/24 dev wan',
+      'link set lan addrgenmode none', 'link set lan up', 'addr add 10.0.0.1/24 dev lan',
+      'link set wan addrgenmode none', 'link set wan up', 'addr add 198.51.100.101/24 dev wan',
       'route replace default via 198.51.100.1 dev wan',
     ]);
     expect(c.sysctls).toEqual(plan.sysctls);
@@ -104,6 +106,16 @@ table ip natns {
     expect(c.differences).toHaveLength(5);
   });
 
+  test('a router device that makes IPv6 link-local addresses is set to make none', () => {
+    const o = matching(plan);
+    o.host[plan.wan.host]!.inet6_addr_gen_mode = 'eui64';
+    o.ns.find((l) => l.ifname === 'lan')!.inet6_addr_gen_mode = 'stable_secret';
+    const c = diffRouter(plan, o);
+    expect(c.host).toEqual([`link set ${plan.wan.host} addrgenmode none`]);
+    expect(c.ns).toEqual(['link set lan addrgenmode none']);
+    expect(c.differences).toEqual(['lan makes IPv6 link-local addresses (addrgenmode stable_secret)', `${plan.wan.host} makes IPv6 link-local addresses (addrgenmode eui64)`]);
+  });
+
   test('a device of the wrong kind under our name is a conflict, never deleted', () => {
     const o = matching(plan);
     o.host[plan.lan.host]!.linkinfo = { info_kind: 'dummy' };
@@ -116,8 +128,8 @@ table ip natns {
     const o = matching(plan);
     o.ns = o.ns.filter((l) => l.ifname !== 'wan');
     const c = diffRouter(plan, o);
-    expect(c.host).toEqual([`link del ${plan.wan.host}`, expect.stringMatching(`^link add ${plan.wan.host} `)]);
-    expect(c.ns).toEqual(['link set wan up', 'addr add 198.51.100.101/24 dev wan', 'route replace default via 198.51.100.1 dev wan']);
+    expect(c.host).toEqual([`link del ${plan.wan.host}`, expect.stringMatching(`^link add ${plan.wan.host} `), `link set ${plan.wan.host} addrgenmode none`, `link set ${plan.wan.host} up`]);
+    expect(c.ns).toEqual(['link set wan addrgenmode none', 'link set wan up', 'addr add 198.51.100.101/24 dev wan', 'route replace default via 198.51.100.1 dev wan']);
   });
 });
 
