@@ -22,6 +22,7 @@ export function demoLab(progress?: (line: string) => void): Lab {
   return new Lab({
     prefix: 'natnsdemo',
     networks: 2,
+    macvlan: [2],
     natnsCommand: [process.execPath, realpathSync(process.argv[1]!)],
     ...(progress ? { progress } : {}),
   });

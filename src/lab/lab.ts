@@ -26,6 +26,8 @@ export interface LabOptions {
   natnsCommand: string[];
   progress?: (line: string) => void;
   port?: number;
+  /** Networks (1-based) built with <natns:patch type="macvlan"/> instead of veth pairs. */
+  macvlan?: number[];
 }
 
 export const LAB_SUBNET = { gateway: '198.51.100.1', prefix: 24, first: '198.51.100.100', last: '198.51.100.149' };
@@ -114,10 +116,11 @@ export class Lab {
 
     for (const i of this.indexes) {
       const n = this.network(i);
-      this.say(`starting network ${n.name} (10.0.0.0/24, gateway ${PRIVATE_GATEWAY}) with virsh net-start`);
+      const macvlan = this.o.macvlan?.includes(i) ?? false;
+      this.say(`starting network ${n.name} (10.0.0.0/24, gateway ${PRIVATE_GATEWAY}, ${macvlan ? 'macvlan' : 'veth'} patches) with virsh net-start`);
       await netDefine(renderTemplate('network', {
         name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix,
-        extra: `\n      <natns:dhcp start="${DHCP_RANGE[0]}" end="${DHCP_RANGE[1]}"/>`,
+        extra: `\n      <natns:dhcp start="${DHCP_RANGE[0]}" end="${DHCP_RANGE[1]}"/>${macvlan ? '\n      <natns:patch type="macvlan"/>' : ''}`,
       }));
       await netStart(n.name);
     }

@@ -21,7 +21,7 @@ beforeAll(async () => {
   await ensureLibvirtd();
   assertInstalledHooksCurrent();
   sb = new Sandbox();
-  lab = new Lab({ prefix: sb.id, networks: 3, natnsCommand: [process.execPath, CLI] });
+  lab = new Lab({ prefix: sb.id, networks: 3, macvlan: [3], natnsCommand: [process.execPath, CLI] });
 });
 
 afterAll(async () => {
@@ -57,6 +57,9 @@ test('three guests with the same address on three networks with the same subnet,
   // Each guest was answered with the source address its own network's mapping names.
   expect(probes.map((p) => p.tcp)).toEqual(before.map((m) => `hello ${m.upstream.address}`));
   expect(lab.upstreamSources()).toEqual(leased);
+  // Network 3 joins its bridges with macvlans (on libvirt's own bridge, next to the guest's tap).
+  const links = JSON.parse((await sh('ip', ['-n', namespaceName(`${sb.id}-net3`), '-d', '-j', 'link', 'show'])).stdout) as { ifname: string; linkinfo?: { info_kind?: string } }[];
+  expect(links.filter((l) => l.ifname !== 'lo').map((l) => [l.ifname, l.linkinfo?.info_kind])).toEqual([['lan', 'macvlan'], ['wan', 'macvlan']]);
 
   // Inbound: each guest's forward (declared in its domain metadata) reaches that guest, and
   // natns show lists it as attached, with the address DHCP gave it.
