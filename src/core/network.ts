@@ -68,6 +68,12 @@ async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstr
   return { upstream, ...(previous ? { previous } : {}) };
 }
 
+function sameRecord(a: NetworkRecord | undefined, b: Omit<NetworkRecord, 'updated'>): boolean {
+  if (a === undefined) return false;
+  const { updated: _updated, ...rest } = a;
+  return JSON.stringify(rest) === JSON.stringify(b);
+}
+
 function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['phase']): Omit<NetworkRecord, 'updated'> {
   return {
     uuid: net.uuid,
@@ -136,9 +142,11 @@ export interface StartResult {
 /** Build (or converge) the router. On failure everything it made is removed again. */
 export async function startNetwork(net: NatNetwork, ctx: Context): Promise<StartResult> {
   return withLock(networkLock(ctx, net.uuid), async () => {
-    const { upstream } = await reserve(net, ctx);
+    const { upstream, previous } = await reserve(net, ctx);
     checkpoint();
-    ctx.records.write(recordFor(net, upstream, 'starting'));
+    // `start begin` normally wrote exactly this already; two fsyncs saved off libvirt's wait.
+    const starting = recordFor(net, upstream, 'starting');
+    if (!sameRecord(previous, starting)) ctx.records.write(starting);
     checkpoint();
     try {
       const { desired, changes } = await buildRouter(net, upstream, ctx);
