@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
@@ -63,6 +63,9 @@ export async function hookLatency() {
       s.nodeBare!.push(timed(() => sh(process.execPath, ['-e', '0'])));
       s.hookIgnored!.push(timed(() => sh(process.execPath, [hook, 'plain', 'started', 'begin', '-'], plainXml)));
     }
+    // What each started hook process logged as its own work: the rest of its time is node and loading.
+    s.hookWork = readFileSync(join(env.NATNS_LOG_DIR, 'natns.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { message: string; ms: number; pid: number })
+      .filter((l) => l.message === 'network started begin' && l.pid !== process.pid).map((l) => l.ms);
   } finally {
     spawnSync('ip', ['-force', '-batch', '-'], { input: `link del ${desired.lan.host}\nlink del ${desired.wan.host}\nnetns del ${desired.namespace}\nlink del ${provider}\nlink del ${bridge}\n` });
     rmSync(dir, { recursive: true, force: true });
@@ -75,6 +78,9 @@ export async function hookLatency() {
       startVsFloor: round(m.natnsStart! / m.floorStart!),
       stopVsFloor: round(m.natnsStop! / m.floorStop!),
       hookStartMinusNodeMs: round(m.hookStart! - m.nodeBare!),
+      // The hook's work in a fresh process (cold JIT) against the same work in a warm one.
+      hookWorkVsInProcess: round(m.hookWork! / m.natnsStart!),
+      hookLoadMs: round(m.hookStart! - m.nodeBare! - m.hookWork!),
       ignoredVsNode: round(m.hookIgnored! / m.nodeBare!),
     },
   };
