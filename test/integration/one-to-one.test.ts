@@ -44,8 +44,8 @@ async function udp(ns: string, address: string, port: number): Promise<string | 
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
-test('1:1: two guests 10.0.0.100 on same-subnet networks, each with its own public address, reachable on TCP, UDP and ICMP both ways', async () => {
-  const nets = [defineNet(sb, '1'), defineNet(sb, '2')];
+test('1:1: two guests 10.0.0.100 on same-subnet networks (veth and macvlan patches), each with its own public address, reachable on TCP, UDP and ICMP both ways', async () => {
+  const nets = [defineNet(sb, '1'), defineNet(sb, '2', { upstream: '<natns:upstream pool="default"/><natns:patch type="macvlan"/>' })];
   const publics = ['198.51.100.150', undefined];
   const guests: { name: string; xml: string; ns: string }[] = [];
   for (const [i, net] of nets.entries()) {
