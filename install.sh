@@ -11,8 +11,9 @@ HOOKS=/etc/libvirt/hooks
 CONFIG_DIR=/etc/natns
 STATE_DIR=/var/lib/natns
 LOG_DIR=/var/log/natns
+# iperf3 is for `npm run bench` only (its Debian package leaves the daemon off).
 PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base
-  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3)
+  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3 iperf3)
 
 say() { printf 'natns install: %s\n' "$*"; }
 die() { printf 'natns install: %s\n' "$*" >&2; exit 1; }
