@@ -12,7 +12,7 @@ import { isNatnsHostDevice } from '../plan/names.js';
 import { planRouter, type DesiredRouter, type Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
 import { checkpoint } from './checkpoint.js';
-import type { NetworkRecord } from '../state/records.js';
+import { recordFacts, type NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
@@ -66,12 +66,6 @@ async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstr
     throw err;
   }
   return { upstream, ...(previous ? { previous } : {}) };
-}
-
-function sameRecord(a: NetworkRecord | undefined, b: Omit<NetworkRecord, 'updated'>): boolean {
-  if (a === undefined) return false;
-  const { updated: _updated, ...rest } = a;
-  return JSON.stringify(rest) === JSON.stringify(b);
 }
 
 function recordFor(net: NatNetwork, upstream: Upstream, phase: NetworkRecord['phase']): Omit<NetworkRecord, 'updated'> {
@@ -146,7 +140,7 @@ export async function startNetwork(net: NatNetwork, ctx: Context): Promise<Start
     checkpoint();
     // `start begin` normally wrote exactly this already; two fsyncs saved off libvirt's wait.
     const starting = recordFor(net, upstream, 'starting');
-    if (!sameRecord(previous, starting)) ctx.records.write(starting);
+    if (previous === undefined || recordFacts(previous) !== recordFacts(starting)) ctx.records.write(starting);
     checkpoint();
     try {
       const { desired, changes } = await buildRouter(net, upstream, ctx);

@@ -14,8 +14,8 @@ export class JsonDir<T> {
     return readJsonIfExists<T>(this.path(key));
   }
 
-  write(key: string, value: T): void {
-    writeFileAtomic(this.path(key), JSON.stringify(value, null, 2) + '\n');
+  write(key: string, value: T, durable = true): void {
+    writeFileAtomic(this.path(key), JSON.stringify(value, null, 2) + '\n', 0o644, durable);
   }
 
   remove(key: string): void {
