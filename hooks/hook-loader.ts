@@ -54,6 +54,13 @@ export function loadHookCore(dir: string): LoadedCore {
   };
 }
 
+/** One hook call's work, run from the cached core; the exit code goes to the process. */
+export async function runHook(dir: string, work: (core: HookCore) => Promise<number>): Promise<void> {
+  const { core, saveCacheIfStale } = loadHookCore(dir);
+  process.exitCode = await work(core);
+  saveCacheIfStale();
+}
+
 /**
  * `hook-network.cjs --warm-code-cache` (build and install run it): runs the pure parts of both
  * hooks once and writes the cache, so the first real hook call already finds them compiled.

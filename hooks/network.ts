@@ -3,7 +3,7 @@
  * those exit before the rest of natns is even loaded. Built as CommonJS: Node starts a script
  * about 15 ms sooner than an ES module, and libvirt waits for every hook call.
  */
-import { loadHookCore, warmCodeCache } from './hook-loader.js';
+import { runHook, warmCodeCache } from './hook-loader.js';
 import { readStdin } from './stdin.js';
 
 async function main(): Promise<void> {
@@ -14,9 +14,7 @@ async function main(): Promise<void> {
   } else if (event === 'start begin' || event === 'started begin' || event === 'stopped end' || op === 'port-created' || op === 'port-deleted') {
     const stdin = await readStdin();
     if (!stdin.includes('urn:natns:network:1')) return;
-    const { core, saveCacheIfStale } = loadHookCore(__dirname);
-    process.exitCode = await core.runNetworkHook([name ?? '', op ?? '', sub ?? ''], stdin);
-    saveCacheIfStale();
+    await runHook(__dirname, (core) => core.runNetworkHook([name ?? '', op ?? '', sub ?? ''], stdin));
   }
 }
 

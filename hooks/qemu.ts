@@ -2,7 +2,7 @@
  * /etc/libvirt/hooks/qemu.d/natns. In qemu.d the stdout of one script feeds the next, so this
  * hook prints nothing on stdout. Guests without natns metadata exit before natns is loaded.
  */
-import { loadHookCore } from './hook-loader.js';
+import { runHook } from './hook-loader.js';
 import { readStdin } from './stdin.js';
 
 async function main(): Promise<void> {
@@ -11,9 +11,7 @@ async function main(): Promise<void> {
   if (event === 'start begin' || event === 'reconnect begin' || event === 'stopped end' || event === 'release end') {
     const stdin = await readStdin();
     if (!stdin.includes('urn:natns:guest:1')) return;
-    const { core, saveCacheIfStale } = loadHookCore(__dirname);
-    process.exitCode = await core.runQemuHook([name ?? '', op ?? '', sub ?? ''], stdin);
-    saveCacheIfStale();
+    await runHook(__dirname, (core) => core.runQemuHook([name ?? '', op ?? '', sub ?? ''], stdin));
   }
 }
 
