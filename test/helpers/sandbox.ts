@@ -96,7 +96,10 @@ export class Sandbox {
         else if (l.trim()) sources.push(l.trim());
       }
     });
-    await Promise.race([isReady, new Promise((_, rej) => setTimeout(() => rej(new Error('recorder did not start')), 10_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('recorder did not start')), 10_000)));
+    // Cleared, or the pending timer keeps Jest from exiting after the last test.
+    await Promise.race([isReady, late]).finally(() => clearTimeout(timer));
     return { sources: () => [...sources] };
   }
 
