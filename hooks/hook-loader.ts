@@ -54,19 +54,13 @@ export function loadHookCore(dir: string): LoadedCore {
   };
 }
 
-/** One hook call's work, run from the cached core; the exit code goes to the process. */
+/**
+ * One hook call's work, run from the cached core; the exit code goes to the process. Build and
+ * install also run it once with the core's warm-up (`hook-network.cjs --warm-code-cache`), so the
+ * cache holds the hooks' pure paths compiled before the first real call.
+ */
 export async function runHook(dir: string, work: (core: HookCore) => Promise<number>): Promise<void> {
   const { core, saveCacheIfStale } = loadHookCore(dir);
   process.exitCode = await work(core);
   saveCacheIfStale();
-}
-
-/**
- * `hook-network.cjs --warm-code-cache` (build and install run it): runs the pure parts of both
- * hooks once and writes the cache, so the first real hook call already finds them compiled.
- */
-export async function warmCodeCache(dir: string): Promise<void> {
-  const loaded = loadHookCore(dir);
-  await loaded.core.warmHookCode();
-  loaded.saveCacheIfStale();
 }

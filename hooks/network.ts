@@ -3,14 +3,17 @@
  * those exit before the rest of natns is even loaded. Built as CommonJS: Node starts a script
  * about 15 ms sooner than an ES module, and libvirt waits for every hook call.
  */
-import { runHook, warmCodeCache } from './hook-loader.js';
+import { runHook } from './hook-loader.js';
 import { readStdin } from './stdin.js';
 
 async function main(): Promise<void> {
   const [, , name, op, sub] = process.argv;
   const event = `${op} ${sub}`;
   if (process.argv.length === 3 && name === '--warm-code-cache') {
-    await warmCodeCache(__dirname);
+    await runHook(__dirname, async (core) => {
+      await core.warmHookCode();
+      return 0;
+    });
   } else if (event === 'start begin' || event === 'started begin' || event === 'stopped end' || op === 'port-created' || op === 'port-deleted') {
     const stdin = await readStdin();
     if (!stdin.includes('urn:natns:network:1')) return;

@@ -12,7 +12,7 @@ import { isNatnsHostDevice } from '../plan/names.js';
 import { planRouter, type DesiredRouter, type Upstream } from '../plan/router.js';
 import { withLock } from '../state/lock.js';
 import { checkpoint } from './checkpoint.js';
-import { recordFacts, type NetworkRecord } from '../state/records.js';
+import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
@@ -50,17 +50,17 @@ async function reserve(net: NatNetwork, ctx: Context): Promise<{ upstream: Upstr
       `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
     );
   }
-  if (macvlan && spec.kind === 'pool' && ctx.config().pools.get(spec.pool)?.hostAccess === 'allow') {
-    throw new InputError(
-      `${from} has "hostAccess": "allow", which a macvlan patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
-    );
-  }
   const upstream = await resolveUpstream(
     spec, { uuid: net.uuid, name: net.name }, ctx.config(), ctx.leases, ctx.lockDir,
     previous ? upstreamOf(previous) : undefined,
   );
   try {
     checkNoOverlap(net.nat.private, upstream);
+    if (macvlan && hostAccessOf(ctx, upstream) === 'allow') {
+      throw new InputError(
+        `${from} has "hostAccess": "allow", which a macvlan patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
+      );
+    }
   } catch (err) {
     if (!previous) await releaseLease(ctx.leases, ctx.lockDir, upstream.bridge, upstream.address, net.uuid);
     throw err;
@@ -136,11 +136,9 @@ export interface StartResult {
 /** Build (or converge) the router. On failure everything it made is removed again. */
 export async function startNetwork(net: NatNetwork, ctx: Context): Promise<StartResult> {
   return withLock(networkLock(ctx, net.uuid), async () => {
-    const { upstream, previous } = await reserve(net, ctx);
+    const { upstream } = await reserve(net, ctx);
     checkpoint();
-    // `start begin` normally wrote exactly this already; two fsyncs saved off libvirt's wait.
-    const starting = recordFor(net, upstream, 'starting');
-    if (previous === undefined || recordFacts(previous) !== recordFacts(starting)) ctx.records.write(starting);
+    ctx.records.write(recordFor(net, upstream, 'starting'));
     checkpoint();
     try {
       const { desired, changes } = await buildRouter(net, upstream, ctx);

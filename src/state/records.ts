@@ -38,12 +38,14 @@ export class RecordStore {
 
   /**
    * What a network is (name, addresses, lease) is written durably; a change of phase alone is
-   * not fsync'd: it only mirrors kernel state, which a power loss takes with it. Two fsyncs less
-   * per start and stop while libvirt waits.
+   * not fsync'd: it only mirrors kernel state, which a power loss takes with it; and a record
+   * that says what the file already says is not written at all (`started` after `start begin`).
+   * Fsyncs saved while libvirt waits.
    */
   write(record: Omit<NetworkRecord, 'updated'>): NetworkRecord {
-    const full = { ...record, updated: new Date().toISOString() };
     const before = this.read(record.uuid);
+    if (before !== undefined && recordFacts(before) === recordFacts(record)) return before;
+    const full = { ...record, updated: new Date().toISOString() };
     this.files.write(record.uuid, full, before === undefined || recordFacts(before, false) !== recordFacts(record, false));
     return full;
   }

@@ -17,13 +17,17 @@ test('record facts ignore the timestamp, and the phase only when asked', () => {
   expect(recordFacts({ ...record, upstream: { ...record.upstream, address: '198.51.100.102' } }, false)).not.toBe(recordFacts(record, false));
 });
 
-test('a phase change is written whole, like any other', () => {
+test('a phase change is written whole, and a write that changes nothing is skipped', () => {
   const dir = mkdtempSync(join(tmpdir(), 'natns-state-'));
   try {
     const store = new RecordStore(dir);
     store.write(record);
     store.setPhase(record.uuid, 'running');
-    expect(JSON.parse(readFileSync(store.path(record.uuid), 'utf8'))).toMatchObject({ ...record, phase: 'running' });
+    const running = JSON.parse(readFileSync(store.path(record.uuid), 'utf8')) as NetworkRecord;
+    expect(running).toMatchObject({ ...record, phase: 'running' });
+    // The same facts again: nothing is written, the timestamp stays.
+    expect(store.write({ ...record, phase: 'running' })).toEqual(running);
+    expect(JSON.parse(readFileSync(store.path(record.uuid), 'utf8'))).toEqual(running);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
