@@ -13,8 +13,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
-import { releaseNetwork, startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
-import { parseIPv4 } from '../src/ipv4.js';
+import { releaseNetwork, startNetwork, stopNetwork } from '../src/core/network.js';
+import type { NetworkSpec } from '../src/domain/model.js';
 import { median, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
@@ -34,11 +34,11 @@ export async function dataplane() {
   writeFileSync(env.NATNS_CONFIG, JSON.stringify({ pools: { dp: { bridge: `${id}-pb`, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.110' } } }));
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
   const ns = { up: `${id}-up`, g1: `${id}-g1`, host: `${id}-host`, g2: `${id}-g2`, g3: `${id}-g3`, g4: `${id}-g4` };
-  const net: NatNetwork = {
+  const net: NetworkSpec = {
     name: `${id}-net`, uuid: randomUUID(), bridge: `${id}-b1`,
-    nat: { private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 }, upstream: { kind: 'pool', pool: 'dp' } },
+    private: { address: '10.0.0.1', prefix: 24 }, upstream: { kind: 'pool', pool: 'dp' },
   };
-  const macvlanNet: NatNetwork = { ...net, name: `${id}-mv`, uuid: randomUUID(), bridge: `${id}-b4`, nat: { ...net.nat, patch: 'macvlan' } };
+  const macvlanNet: NetworkSpec = { ...net, name: `${id}-mv`, uuid: randomUUID(), bridge: `${id}-b4`, patch: 'macvlan' };
   const children: ReturnType<typeof spawn>[] = [];
   try {
     must('ip', ['-batch', '-'], [

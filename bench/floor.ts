@@ -5,8 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIPv4 } from '../src/ipv4.js';
-import { NOTHING } from '../src/kernel/observe.js';
+import { NOTHING } from '../src/plan/observed.js';
 import { diffRouter } from '../src/plan/diff.js';
 import { nftReplaceScript, planRouter, type DesiredRouter } from '../src/plan/router.js';
 
@@ -30,8 +29,8 @@ export interface Floor {
 /** Scripts in `dir` that build and remove the router natns would build for `name` on these bridges. */
 export function shellFloor(dir: string, o: { name: string; uuid: string; bridge: string; provider: string; address: string; prefix: number; gateway: string }): Floor {
   const desired = planRouter({
-    name: o.name, uuid: o.uuid, bridge: o.bridge, private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 },
-    upstream: { bridge: o.provider, address: parseIPv4(o.address, 'b'), prefix: o.prefix, gateway: parseIPv4(o.gateway, 'b') },
+    network: { name: o.name, uuid: o.uuid, bridge: o.bridge, private: { address: '10.0.0.1', prefix: 24 } },
+    lease: { bridge: o.provider, address: o.address, prefix: o.prefix, gateway: o.gateway },
     mtu: { lan: 1500, wan: 1500 },
   });
   const c = diffRouter(desired, NOTHING);

@@ -11,8 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
-import { startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
-import { parseIPv4 } from '../src/ipv4.js';
+import { startNetwork, stopNetwork } from '../src/core/network.js';
+import type { NetworkSpec } from '../src/domain/model.js';
 import { shellFloor, sh, timed } from './floor.js';
 import { median, round } from './stats.js';
 
@@ -31,12 +31,10 @@ export async function hookLatency() {
   Object.assign(process.env, env);
   const provider = `${id}-pb`;
   const bridge = `${id}-lb`;
-  const net: NatNetwork = {
+  const net: NetworkSpec = {
     name: `${id}-net`, uuid: randomUUID(), bridge,
-    nat: {
-      private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 },
-      upstream: { kind: 'fixed', bridge: provider, address: parseIPv4('198.51.100.120', 'b'), prefix: 24, gateway: parseIPv4('198.51.100.1', 'b') },
-    },
+    private: { address: '10.0.0.1', prefix: 24 },
+    upstream: { kind: 'fixed', bridge: provider, address: '198.51.100.120', prefix: 24, gateway: '198.51.100.1' },
   };
   const hookXml = `<hookData><network><name>${net.name}</name><uuid>${net.uuid}</uuid><bridge name='${bridge}'/><metadata><natns:nat xmlns:natns="urn:natns:network:1"><natns:private address="10.0.0.1" prefix="24"/><natns:upstream bridge="${provider}" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/></natns:nat></metadata></network></hookData>`;
   const plainXml = `<hookData><network><name>plain</name><uuid>${randomUUID()}</uuid><bridge name='virbr9'/></network></hookData>`;

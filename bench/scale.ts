@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
-import { prepareNetwork, releaseNetwork, startNetwork, stopNetwork, type NatNetwork } from '../src/core/network.js';
-import { parseIPv4 } from '../src/ipv4.js';
+import { prepareNetwork, releaseNetwork, startNetwork, stopNetwork } from '../src/core/network.js';
+import type { NetworkSpec } from '../src/domain/model.js';
 import { shellFloor, timed, type Floor } from './floor.js';
 import { median, round } from './stats.js';
 
@@ -42,9 +42,9 @@ export async function scale() {
   // A /22 upstream pool in 10.x (no traffic is sent): room for 1000 networks.
   writeFileSync(env.NATNS_CONFIG, JSON.stringify({ pools: { scale: { bridge: `${id}-pb`, subnet: '10.250.0.0/22', gateway: '10.250.0.1', first: '10.250.0.10', last: '10.250.3.250' } } }));
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);
-  const nets: NatNetwork[] = Array.from({ length: N }, (_, i) => ({
+  const nets: NetworkSpec[] = Array.from({ length: N }, (_, i) => ({
     name: `${id}-n${i}`, uuid: randomUUID(), bridge: `${id}b${i}`,
-    nat: { private: { address: parseIPv4('10.0.0.1', 'b'), prefix: 24 }, upstream: { kind: 'pool', pool: 'scale' } },
+    private: { address: '10.0.0.1', prefix: 24 }, upstream: { kind: 'pool', pool: 'scale' },
   }));
   ipBatch([`link add ${id}-pb type bridge`, `link set ${id}-pb up`, `link add ${id}-fb type bridge`, `link set ${id}-fb up`]);
   const floor = shellFloor(dir, { name: `${id}-floor`, uuid: randomUUID(), bridge: `${id}-fb`, provider: `${id}-pb`, address: '10.250.3.251', prefix: 22, gateway: '10.250.0.1' });
@@ -56,7 +56,7 @@ export async function scale() {
   try {
     floorFirst = floorStartMs(floor);
     // Warm the JIT first, so the first networks measured are not also the first code runs.
-    const warm: NatNetwork = { ...nets[0]!, name: `${id}-warm`, uuid: randomUUID(), bridge: `${id}-wb` };
+    const warm: NetworkSpec = { ...nets[0]!, name: `${id}-warm`, uuid: randomUUID(), bridge: `${id}-wb` };
     for (let i = 0; i < 5; i++) {
       await prepareNetwork(warm, ctx);
       ipBatch([`link add ${warm.bridge} type bridge`, `link set ${warm.bridge} up`]);

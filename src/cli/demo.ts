@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { InputError } from '../errors.js';
+import { InputError } from '../domain/errors.js';
 import { FORWARD_PORT, GUEST_IP, Lab } from '../lab/lab.js';
 import { table } from './output.js';
 import { mapping } from './list.js';
@@ -43,8 +43,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     await lab.up();
     const probes = await lab.waitForGuests();
-    const records = makeContext().records.list().filter((r) => r.name.startsWith('natnsdemo-'));
-    const rows = records.map(mapping);
+    const ctx = makeContext();
+    const rows = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-')).map((r) => mapping(r, ctx));
     process.stdout.write('\nMappings (natns list):\n');
     process.stdout.write(table(
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'STATE'],

@@ -1,8 +1,7 @@
 import { execa } from 'execa';
 import { makeContext } from '../core/context.js';
-import { InputError } from '../errors.js';
-import { namespaceExists } from '../kernel/sysfs.js';
-import { printable } from '../text.js';
+import { findNetwork } from '../core/lookup.js';
+import { InputError } from '../domain/errors.js';
 
 export const help = `Usage: natns exec NETWORK -- COMMAND [ARG...]
 
@@ -16,9 +15,10 @@ export async function run(args: string[]): Promise<number> {
   const name = args[0];
   const command = dash >= 0 ? args.slice(dash + 1) : args.slice(1);
   if (!name || name === '--' || command.length === 0) throw new InputError('usage: natns exec NETWORK -- COMMAND [ARG...]');
-  const record = makeContext().records.findByName(name);
-  if (!record) throw new InputError(`natns knows no network '${printable(name)}' (see natns list)`);
-  if (!namespaceExists(record.namespace)) throw new InputError(`network ${record.name} is not running (no namespace ${record.namespace})`);
-  const r = await execa('ip', ['netns', 'exec', record.namespace, ...command], { stdio: 'inherit', reject: false });
+  const ctx = makeContext();
+  const record = findNetwork(ctx, name, 'exec');
+  const { netns, names } = ctx.network(record);
+  if (!netns.exists()) throw new InputError(`network ${record.name} is not running (no namespace ${names.namespace})`);
+  const r = await execa('ip', ['netns', 'exec', names.namespace, ...command], { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;
 }

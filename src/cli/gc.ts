@@ -6,7 +6,7 @@ export const help = `Usage: natns gc
 Return the upstream addresses of networks that libvirt no longer defines, and the public (1:1)
 addresses of guests it no longer defines, to their pools. libvirt runs no hook on undefine, so
 a lease stays reserved until this runs (by hand, or at boot through natns check --repair).
-A network whose router still exists is kept.
+A network whose router still exists is kept. Every failure is reported; the rest carries on.
 `;
 
 export async function run(): Promise<number> {

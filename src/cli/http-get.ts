@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../domain/errors.js';
 
 export const help = `Usage: natns _http-get URL
 

@@ -1,6 +1,7 @@
-import { makeContext } from '../core/context.js';
+import { makeContext, type Context } from '../core/context.js';
 import { quickState } from '../core/status.js';
-import type { NetworkRecord } from '../state/records.js';
+import { cidrText } from '../domain/address.js';
+import type { NetworkRecord } from '../domain/model.js';
 import { table } from './output.js';
 
 export const help = `Usage: natns list [--json]
@@ -11,27 +12,29 @@ address and whether the kernel matches (up), holds nothing (down) or differs (dr
   --json   a JSON array of {network, uuid, bridge, namespace, private, upstream, state}
 `;
 
-export function mapping(record: NetworkRecord) {
+export function mapping(record: NetworkRecord, ctx: Context) {
+  const { lease } = record;
   return {
     network: record.name,
     uuid: record.uuid,
     bridge: record.bridge,
-    namespace: record.namespace,
-    private: `${record.private.address}/${record.private.prefix}`,
+    namespace: ctx.network(record).names.namespace,
+    private: cidrText(record.private),
     upstream: {
-      address: record.upstream.address,
-      prefix: record.upstream.prefix,
-      bridge: record.upstream.bridge,
-      gateway: record.upstream.gateway,
-      ...(record.upstream.pool ? { pool: record.upstream.pool } : {}),
+      address: lease.address,
+      prefix: lease.prefix,
+      bridge: lease.bridge,
+      gateway: lease.gateway,
+      ...(lease.pool ? { pool: lease.pool } : {}),
     },
-    state: quickState(record),
+    state: quickState(record, ctx),
   };
 }
 
 export async function run(args: string[]): Promise<number> {
   const json = args.includes('--json');
-  const rows = makeContext().records.list().map(mapping);
+  const ctx = makeContext();
+  const rows = ctx.records.list().map((r) => mapping(r, ctx));
   if (json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;

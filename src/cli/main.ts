@@ -1,4 +1,4 @@
-import { errorText, NatnsError } from '../errors.js';
+import { errorText, NatnsError } from '../domain/errors.js';
 
 interface Command {
   help: string;

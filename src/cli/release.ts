@@ -1,9 +1,7 @@
 import { makeContext } from '../core/context.js';
+import { releaseGuest } from '../core/guest.js';
 import { releaseNetwork } from '../core/network.js';
-import { InputError } from '../errors.js';
-import { printable } from '../text.js';
-import { parseIPv4 } from '../ipv4.js';
-import { releaseLease } from '../ipam/upstream.js';
+import { InputError } from '../domain/errors.js';
 
 export const help = `Usage: natns release NETWORK|GUEST
 
@@ -18,16 +16,10 @@ export async function run(args: string[]): Promise<number> {
   const ctx = makeContext();
   const record = ctx.records.findByName(name);
   if (!record) {
-    const leases = ctx.leases.all().filter((l) => l.owner.kind === 'guest' && (l.owner.name === name || l.owner.uuid === name));
-    if (leases.length === 0) throw new InputError(`natns knows no network or guest '${printable(name)}' (see natns list)`);
-    if (ctx.guests.read(leases[0]!.owner.uuid)) throw new InputError(`guest ${printable(name)} is running; stop it first (virsh destroy ${printable(name)})`);
-    for (const l of leases) {
-      await releaseLease(ctx.leases, ctx.lockDir, l.bridge, parseIPv4(l.address, 'lease'), l.owner.uuid);
-      process.stdout.write(`released ${l.address} on ${l.bridge} from guest ${l.owner.name}\n`);
-    }
+    for (const l of await releaseGuest(ctx, name)) process.stdout.write(`released ${l.address} on ${l.bridge} from guest ${l.owner.name}\n`);
     return 0;
   }
   await releaseNetwork(record, ctx);
-  process.stdout.write(`released ${record.upstream.address} on ${record.upstream.bridge} from network ${record.name}\n`);
+  process.stdout.write(`released ${record.lease.address} on ${record.lease.bridge} from network ${record.name}\n`);
   return 0;
 }

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../domain/errors.js';
 import { serveUpstream } from '../lab/upstream-host.js';
 
 export const help = `Usage: natns _upstream-host PORT LOGFILE

@@ -1,21 +1,22 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { InputError, NatnsError } from '../errors.js';
+import { InputError, NatnsError } from '../domain/errors.js';
 import {
-  broadcastOf, formatCidr, formatIPv4, inSubnet, networkOf, parseCidr, parseIPv4,
-} from '../ipv4.js';
-import { printable } from '../text.js';
-import { assertTrusted } from '../state/trust.js';
-import { validateIfName, validatePoolName } from '../validate.js';
+  broadcastAddress, compareAddresses, contains, networkAddress, parseAddress, parseCidr, subnetText, type Cidr,
+} from '../domain/address.js';
+import { printable } from '../domain/text.js';
+import { validateIfName, validatePoolName } from '../domain/validate.js';
+import { assertTrusted } from '../sys/trust.js';
 
 /** An upstream address pool: addresses first..last on `bridge`, reached through `gateway`. */
 export interface PoolConfig {
   name: string;
   bridge: string;
-  subnet: { address: number; prefix: number };
-  gateway: number;
-  first: number;
-  last: number;
+  /** The subnet itself: its network address and prefix. */
+  subnet: Cidr;
+  gateway: string;
+  first: string;
+  last: string;
   /** Whether guests may reach this host's own addresses on the upstream bridge (default: no). */
   hostAccess: 'deny' | 'allow';
 }
@@ -56,22 +57,22 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
   if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')}`);
   const bridge = validateIfName(str('bridge'), `${where} bridge`);
   const cidr = parseCidr(str('subnet'), `${where} subnet`);
-  const subnet = { address: networkOf(cidr.address, cidr.prefix), prefix: cidr.prefix };
-  const subnetText = formatCidr(subnet.address, subnet.prefix);
-  const gateway = parseIPv4(str('gateway'), `${where} gateway`);
-  const first = parseIPv4(str('first'), `${where} first`);
-  const last = parseIPv4(str('last'), `${where} last`);
+  const subnet = { address: networkAddress(cidr), prefix: cidr.prefix };
+  const subnetName = subnetText(subnet);
+  const gateway = parseAddress(str('gateway'), `${where} gateway`);
+  const first = parseAddress(str('first'), `${where} first`);
+  const last = parseAddress(str('last'), `${where} last`);
   for (const [key, addr] of [['gateway', gateway], ['first', first], ['last', last]] as const) {
-    if (!inSubnet(addr, subnet.address, subnet.prefix)) {
-      throw new InputError(`${where}: ${key} ${formatIPv4(addr)} is outside the pool's subnet ${subnetText}`);
+    if (!contains(subnet, addr)) {
+      throw new InputError(`${where}: ${key} ${addr} is outside the pool's subnet ${subnetName}`);
     }
   }
-  if (first > last) throw new InputError(`${where}: first ${formatIPv4(first)} comes after last ${formatIPv4(last)}`);
-  if (subnet.prefix < 31 && (first === subnet.address || last === broadcastOf(subnet.address, subnet.prefix))) {
-    throw new InputError(`${where}: the range ${formatIPv4(first)}-${formatIPv4(last)} includes the network or broadcast address of ${subnetText}`);
+  if (compareAddresses(first, last) > 0) throw new InputError(`${where}: first ${first} comes after last ${last}`);
+  if (subnet.prefix < 31 && (first === subnet.address || last === broadcastAddress(subnet))) {
+    throw new InputError(`${where}: the range ${first}-${last} includes the network or broadcast address of ${subnetName}`);
   }
-  if (gateway >= first && gateway <= last) {
-    throw new InputError(`${where}: gateway ${formatIPv4(gateway)} lies inside the range ${formatIPv4(first)}-${formatIPv4(last)}; it must not be handed out`);
+  if (compareAddresses(gateway, first) >= 0 && compareAddresses(gateway, last) <= 0) {
+    throw new InputError(`${where}: gateway ${gateway} lies inside the range ${first}-${last}; it must not be handed out`);
   }
   const hostAccess = value.hostAccess ?? 'deny';
   if (hostAccess !== 'deny' && hostAccess !== 'allow') throw new InputError(`${where}: "hostAccess" must be "deny" or "allow"`);

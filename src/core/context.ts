@@ -1,42 +1,68 @@
 import { join } from 'node:path';
 import { loadConfig, type HostConfig } from '../config/config.js';
-import { LeaseStore } from '../ipam/leases.js';
-import { paths } from '../paths.js';
-import type { AdminForward, GuestRecord, PortRecord } from '../state/guests.js';
-import { JsonDir } from '../state/json-dir.js';
+import type { AdminForward, GuestRecord, PortRecord } from '../domain/model.js';
+import { routerNames, type RouterNames } from '../domain/names.js';
+import { FileIpam, type Ipam } from '../ipam/ipam.js';
+import { FileLeaseStore } from '../ipam/leases.js';
+import { Netns } from '../kernel/netns.js';
 import { RecordStore } from '../state/records.js';
-import { assertTrusted } from '../state/trust.js';
+import { JsonDir } from '../sys/json-dir.js';
+import { withLock } from '../sys/lock.js';
+import { paths } from '../sys/paths.js';
+import { assertTrusted } from '../sys/trust.js';
+
+/** Everything natns keeps for one network, by its name and UUID: locks, files and kernel names. */
+export interface NetworkHandle {
+  uuid: string;
+  name: string;
+  names: RouterNames;
+  netns: Netns;
+  /** The nft script natns last applied to the router. */
+  nftFile: string;
+  /** dnsmasq's config, hosts, leases and pid. */
+  dhcpDir: string;
+  /** Guest interfaces plugged into the network, by port UUID. */
+  ports: JsonDir<PortRecord>;
+  /** One network's hooks and commands never overlap. */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+}
 
 /** Where one natns process finds its config and state; tests build their own. */
 export interface Context {
   config: () => HostConfig;
-  stateDir: string;
   records: RecordStore;
-  leases: LeaseStore;
+  ipam: Ipam;
   /** Running guests with natns metadata, by guest UUID. */
   guests: JsonDir<GuestRecord>;
   /** Admin forwards, by network UUID. */
   adminForwards: JsonDir<AdminForward[]>;
-  /** Guest interfaces plugged into a network, by network UUID. */
-  ports: (networkUuid: string) => JsonDir<PortRecord>;
-  lockDir: string;
-  nftFile: (uuid: string) => string;
-  dhcpDir: (uuid: string) => string;
+  network(net: { uuid: string; name: string }): NetworkHandle;
+  /** Guest starts and stops, and admin forward changes: short and rare, one lock keeps port checks race-free. */
+  withGuestsLock<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export function makeContext(stateDir = paths.state(), configPath = paths.config()): Context {
   assertTrusted(stateDir, 'state folder');
   let config: HostConfig | undefined;
+  const loaded = () => (config ??= loadConfig(configPath));
+  const lockDir = join(stateDir, 'locks');
   return {
-    config: () => (config ??= loadConfig(configPath)),
-    stateDir,
+    config: loaded,
     records: new RecordStore(join(stateDir, 'networks')),
-    leases: new LeaseStore(join(stateDir, 'leases')),
+    ipam: new FileIpam(new FileLeaseStore(join(stateDir, 'leases')), lockDir, loaded),
     guests: new JsonDir(join(stateDir, 'guests')),
     adminForwards: new JsonDir(join(stateDir, 'forwards')),
-    ports: (uuid) => new JsonDir(join(stateDir, 'ports', uuid)),
-    lockDir: join(stateDir, 'locks'),
-    nftFile: (uuid) => join(stateDir, 'nft', `${uuid}.nft`),
-    dhcpDir: (uuid) => join(stateDir, 'dhcp', uuid),
+    network: ({ uuid, name }) => {
+      const names = routerNames(name, uuid);
+      return {
+        uuid, name, names,
+        netns: new Netns(names.namespace),
+        nftFile: join(stateDir, 'nft', `${uuid}.nft`),
+        dhcpDir: join(stateDir, 'dhcp', uuid),
+        ports: new JsonDir(join(stateDir, 'ports', uuid)),
+        withLock: (fn) => withLock(join(lockDir, `network-${uuid}.lock`), fn),
+      };
+    },
+    withGuestsLock: (fn) => withLock(join(lockDir, 'guests.lock'), fn),
   };
 }

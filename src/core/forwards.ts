@@ -1,7 +1,5 @@
-import { InputError } from '../errors.js';
-import type { DhcpReservation } from '../plan/dnsmasq.js';
-import type { ForwardRule, OneToOne } from '../plan/router.js';
-import type { NetworkRecord } from '../state/records.js';
+import { InputError } from '../domain/errors.js';
+import type { DhcpReservation, ForwardRule, GuestRecord, NetworkRecord, OneToOne } from '../domain/model.js';
 import type { Context } from './context.js';
 
 /**
@@ -20,13 +18,13 @@ export function forwardsOf(ctx: Context, network: { uuid: string; name: string }
 }
 
 /** Guests of this network with a public address of their own (1:1 NAT). */
-export function oneToOneOf(ctx: Context, network: { name: string }, guests = ctx.guests.list()): OneToOne[] {
+export function oneToOneOf(network: { name: string }, guests: GuestRecord[]): OneToOne[] {
   return guests.flatMap((g) => g.networks
     .filter((n) => n.network === network.name && n.ip && n.publicAddress)
     .map((n) => ({ owner: `guest-${g.uuid}`, private: n.ip!, public: n.publicAddress! })));
 }
 
-export function reservationsOf(ctx: Context, network: { name: string }, guests = ctx.guests.list()): DhcpReservation[] {
+export function reservationsOf(network: { name: string }, guests: GuestRecord[]): DhcpReservation[] {
   return guests.flatMap((g) => g.networks.filter((n) => n.network === network.name && n.ip).map((n) => ({ mac: n.mac, ip: n.ip! })));
 }
 
@@ -42,7 +40,7 @@ export function checkPortFree(ctx: Context, record: NetworkRecord, existing: For
   const taken = existing.find((r) => r.proto === wanted.proto && r.port === wanted.port);
   if (taken) {
     throw new InputError(
-      `${wanted.proto} port ${wanted.port} on ${record.upstream.address} (network ${record.name}) is already forwarded to ${taken.to}:${taken.toPort} by ${ownerName(ctx, taken.owner)}`,
+      `${wanted.proto} port ${wanted.port} on ${record.lease.address} (network ${record.name}) is already forwarded to ${taken.to}:${taken.toPort} by ${ownerName(ctx, taken.owner)}`,
     );
   }
 }

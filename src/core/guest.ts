@@ -1,30 +1,19 @@
-import { join } from 'node:path';
-import { InputError } from '../errors.js';
-import { formatCidr, formatIPv4, inSubnet, isHostAddress, networkOf, parseIPv4 } from '../ipv4.js';
-import { resolveUpstream } from '../ipam/upstream.js';
-import type { UpstreamSpec } from '../libvirt/network-xml.js';
-import type { GuestDefinition, GuestOnNetwork } from '../libvirt/domain-xml.js';
-import { withLock } from '../state/lock.js';
-import type { GuestRecord } from '../state/guests.js';
-import type { NetworkRecord } from '../state/records.js';
+import { contains, isHostAddress, subnetText } from '../domain/address.js';
+import { InputError, NatnsError } from '../domain/errors.js';
+import type { GuestOnNetwork, GuestRecord, GuestSpec, Lease, NetworkRecord, UpstreamSpec } from '../domain/model.js';
+import { printable } from '../domain/text.js';
+import { isGuestAddress } from '../domain/validate.js';
 import type { Context } from './context.js';
 import { checkPortFree, forwardsOf } from './forwards.js';
-import { refreshNetwork, upstreamOf } from './network.js';
-
-export type GuestWithNat = GuestDefinition & { networks: GuestOnNetwork[] };
-
-/** Guest start and stop are short and rare: one lock keeps their port checks race-free. */
-function guestsLock(ctx: Context): string {
-  return join(ctx.lockDir, 'guests.lock');
-}
+import { refreshNetwork } from './network.js';
 
 /**
  * `start begin` of a guest: check its reservations and forwards against every other owner on
  * the same networks, record them, and apply them to the networks that are running. A refusal
  * stops libvirt from starting the guest, with this message.
  */
-export async function startGuest(guest: GuestWithNat, ctx: Context): Promise<NetworkRecord[]> {
-  return withLock(guestsLock(ctx), async () => {
+export async function startGuest(guest: GuestSpec, ctx: Context): Promise<NetworkRecord[]> {
+  return ctx.withGuestsLock(async () => {
     const records = guest.networks.map((n) => {
       const record = ctx.records.findByName(n.network);
       if (!record) {
@@ -49,13 +38,10 @@ export async function startGuest(guest: GuestWithNat, ctx: Context): Promise<Net
   });
 }
 
-function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: NetworkRecord, ctx: Context, guests: GuestRecord[]): void {
-  const gw = parseIPv4(record.private.address, 'record');
-  const subnet = formatCidr(networkOf(gw, record.private.prefix), record.private.prefix);
+function checkGuestOnNetwork(guest: GuestSpec, n: GuestOnNetwork, record: NetworkRecord, ctx: Context, guests: GuestRecord[]): void {
   if (n.ip) {
-    const ip = parseIPv4(n.ip, 'guest address');
-    if (!inSubnet(ip, gw, record.private.prefix) || !isHostAddress(ip, record.private.prefix) || ip === gw) {
-      throw new InputError(`guest ${guest.name}: address ${n.ip} is not a free host address of network ${record.name} (${subnet}, gateway ${record.private.address})`);
+    if (!isGuestAddress(record.private, n.ip)) {
+      throw new InputError(`guest ${guest.name}: address ${n.ip} is not a free host address of network ${record.name} (${subnetText(record.private)}, gateway ${record.private.address})`);
     }
     const other = guests.find((g) => g.uuid !== guest.uuid && g.networks.some((x) => x.network === record.name && x.ip === n.ip));
     if (other) throw new InputError(`guest ${guest.name}: address ${n.ip} on network ${record.name} is already reserved for guest ${other.name}`);
@@ -68,18 +54,17 @@ function checkGuestOnNetwork(guest: GuestWithNat, n: GuestOnNetwork, record: Net
  * A guest's own upstream address, leased under its UUID on the network's upstream bridge: it
  * stays the guest's across stops and returns to the pool only when the guest is undefined.
  */
-async function leasePublic(guest: GuestWithNat, n: GuestOnNetwork, record: NetworkRecord, ctx: Context): Promise<string> {
-  const up = upstreamOf(record);
+async function leasePublic(guest: GuestSpec, n: GuestOnNetwork, record: NetworkRecord, ctx: Context): Promise<string> {
+  const up = record.lease;
   const owner = { uuid: guest.uuid, name: guest.name, kind: 'guest' as const };
-  const subnet = formatCidr(networkOf(up.address, up.prefix), up.prefix);
   let spec: UpstreamSpec;
   if (n.public!.address) {
-    const address = parseIPv4(n.public!.address, 'public address');
-    if (!inSubnet(address, up.address, up.prefix) || !isHostAddress(address, up.prefix)) {
-      throw new InputError(`guest ${guest.name}: public address ${n.public!.address} is outside the upstream subnet ${subnet} of network ${record.name}`);
+    const address = n.public!.address;
+    if (!contains(up, address) || !isHostAddress({ address, prefix: up.prefix })) {
+      throw new InputError(`guest ${guest.name}: public address ${address} is outside the upstream subnet ${subnetText(up)} of network ${record.name}`);
     }
     if (address === up.gateway || address === up.address) {
-      throw new InputError(`guest ${guest.name}: public address ${n.public!.address} is ${address === up.gateway ? 'the upstream gateway' : `network ${record.name}'s own upstream address`}`);
+      throw new InputError(`guest ${guest.name}: public address ${address} is ${address === up.gateway ? 'the upstream gateway' : `network ${record.name}'s own upstream address`}`);
     }
     spec = { kind: 'fixed', bridge: up.bridge, address, prefix: up.prefix, gateway: up.gateway };
   } else {
@@ -89,13 +74,12 @@ async function leasePublic(guest: GuestWithNat, n: GuestOnNetwork, record: Netwo
     }
     spec = { kind: 'pool', pool: n.public!.pool! };
   }
-  const leased = await resolveUpstream(spec, owner, ctx.config(), ctx.leases, ctx.lockDir, undefined);
-  return formatIPv4(leased.address);
+  return (await ctx.ipam.claim(spec, owner)).address;
 }
 
 /** `stopped end` / `release end`: the guest's forwards and reservations go; others stay. */
-export async function stopGuest(guest: Pick<GuestDefinition, 'uuid' | 'name'>, ctx: Context): Promise<void> {
-  await withLock(guestsLock(ctx), async () => {
+export async function stopGuest(guest: { uuid: string; name: string }, ctx: Context): Promise<void> {
+  await ctx.withGuestsLock(async () => {
     const record = ctx.guests.read(guest.uuid);
     if (!record) return;
     ctx.guests.remove(guest.uuid);
@@ -104,6 +88,16 @@ export async function stopGuest(guest: Pick<GuestDefinition, 'uuid' | 'name'>, c
       const net = ctx.records.findByName(n.network);
       if (net) await refreshNetwork(net, ctx).catch((err: Error) => errors.push(`${n.network}: ${err.message}`));
     }
-    if (errors.length) throw new InputError(`guest ${guest.name}: could not withdraw its forwards from ${errors.join('; ')}`);
+    // The kernel refused, not the input: exit 1, not 2.
+    if (errors.length) throw new NatnsError(`guest ${guest.name}: could not withdraw its forwards from ${errors.join('; ')}`);
   });
+}
+
+/** `natns release GUEST`: a stopped guest's public (1:1) addresses go back to their pools. */
+export async function releaseGuest(ctx: Context, name: string): Promise<Lease[]> {
+  const leases = (await ctx.ipam.leases()).filter((l) => l.owner.kind === 'guest' && (l.owner.name === name || l.owner.uuid === name));
+  if (leases.length === 0) throw new InputError(`natns knows no network or guest '${printable(name)}' (see natns list)`);
+  if (ctx.guests.read(leases[0]!.owner.uuid)) throw new InputError(`guest ${printable(name)} is running; stop it first (virsh destroy ${printable(name)})`);
+  for (const l of leases) await ctx.ipam.release(l, l.owner.uuid);
+  return leases;
 }

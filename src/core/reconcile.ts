@@ -1,17 +1,15 @@
 import { readdirSync } from 'node:fs';
-import { parseIPv4 } from '../ipv4.js';
-import { releaseLease } from '../ipam/upstream.js';
-import { errorText } from '../errors.js';
-import { run } from '../kernel/exec.js';
+import { errorText } from '../domain/errors.js';
+import type { NetworkRecord } from '../domain/model.js';
+import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
 import { dnsmasqPid } from '../kernel/dnsmasq.js';
+import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
 import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
-import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX } from '../plan/names.js';
-import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
-import { releaseNetwork, startNetwork, stopNetwork, type NatNetwork } from './network.js';
+import { releaseNetwork, startNetwork, stopNetwork } from './network.js';
 import { inspect } from './status.js';
 
 export interface Finding {
@@ -20,11 +18,11 @@ export interface Finding {
 }
 
 function claimed(ctx: Context): { namespaces: Set<string>; devices: Set<string>; uuids: Set<string> } {
-  const records = ctx.records.list();
+  const names = ctx.records.list().map((r) => ctx.network(r).names);
   return {
-    namespaces: new Set(records.map((r) => r.namespace)),
-    devices: new Set(records.flatMap((r) => Object.values(hostDeviceNames(r.uuid)))),
-    uuids: new Set(records.map((r) => r.uuid)),
+    namespaces: new Set(names.map((n) => n.namespace)),
+    devices: new Set(names.flatMap((n) => Object.values(n.hostDevices))),
+    uuids: new Set(ctx.records.list().map((r) => r.uuid)),
   };
 }
 
@@ -33,23 +31,23 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
   const findings: Finding[] = [];
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
   for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
-  if (only === undefined) findings.push(...orphans(ctx).map((o) => ({ what: o.what })));
+  if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   return findings;
 }
 
 async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string[]> {
-  const devices = Object.values(hostDeviceNames(record.uuid));
+  const handle = ctx.network(record);
   if (record.phase !== 'running') {
     const left = [
-      ...(namespaceExists(record.namespace) ? [`namespace ${record.namespace}`] : []),
-      ...devices.filter(linkExists),
+      ...(handle.netns.exists() ? [`namespace ${handle.names.namespace}`] : []),
+      ...Object.values(handle.names.hostDevices).filter(linkExists),
     ];
     return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
   }
   const found = await inspect(record, ctx);
-  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.upstream.bridge} is gone`];
+  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
-  if (record.dhcp && dnsmasqPid(ctx.dhcpDir(record.uuid)) === undefined) out.push('dnsmasq is not running');
+  if (record.dhcp && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
   return out;
 }
 
@@ -59,7 +57,7 @@ interface Orphan {
 }
 
 /** natns-named objects and leases that no network record claims. */
-function orphans(ctx: Context): Orphan[] {
+async function orphans(ctx: Context): Promise<Orphan[]> {
   const { namespaces, devices, uuids } = claimed(ctx);
   const out: Orphan[] = [];
   for (const ns of safeReaddir('/run/netns')) {
@@ -68,7 +66,7 @@ function orphans(ctx: Context): Orphan[] {
       what: `namespace ${ns} belongs to no network`,
       remove: async () => {
         // Whatever still runs in it (a dnsmasq) must go first, or the namespace lingers.
-        const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+        const pids = (await Netns.host.run(['ip', 'netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
         for (const pid of pids) {
           try {
             process.kill(Number(pid), 'SIGKILL');
@@ -76,20 +74,20 @@ function orphans(ctx: Context): Orphan[] {
             // Gone already.
           }
         }
-        await run('ip', ['netns', 'del', ns]);
+        await Netns.host.run(['ip', 'netns', 'del', ns]);
       },
     });
   }
   for (const dev of safeReaddir('/sys/class/net')) {
     if (!isNatnsHostDevice(dev) || devices.has(dev)) continue;
-    out.push({ what: `link ${dev} belongs to no network`, remove: async () => void (await run('ip', ['link', 'del', dev])) });
+    out.push({ what: `link ${dev} belongs to no network`, remove: async () => void (await Netns.host.run(['ip', 'link', 'del', dev])) });
   }
-  for (const lease of ctx.leases.all()) {
+  for (const lease of await ctx.ipam.leases()) {
     // A stopped guest keeps its public address; repair releases it once libvirt forgets the guest.
     if (uuids.has(lease.owner.uuid) || lease.owner.kind === 'guest') continue;
     out.push({
       what: `lease ${lease.address} on ${lease.bridge} belongs to no network (was ${lease.owner.name})`,
-      remove: () => releaseLease(ctx.leases, ctx.lockDir, lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid),
+      remove: () => ctx.ipam.release(lease, lease.owner.uuid),
     });
   }
   return out;
@@ -112,22 +110,23 @@ export async function repair(ctx: Context): Promise<{ actions: string[]; errors:
     }
   };
   const active = await libvirtUuids(['net-list', '--uuid']);
-  const defined = await libvirtUuids(['net-list', '--uuid', '--all']);
+  const defined = { networks: await libvirtUuids(['net-list', '--uuid', '--all']), guests: await libvirtUuids(['list', '--uuid', '--all']) };
   for (const uuid of active) {
     await attempt(`network ${uuid}`, async () => {
       const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid}`);
       const node = child(parseXml(xml, `network ${uuid}`), 'network');
-      const net = node ? readNetwork(node) : undefined;
-      if (!net?.nat) return undefined;
-      const result = await startNetwork(net as NatNetwork, ctx);
+      const spec = node ? readNetwork(node).spec : undefined;
+      if (!spec) return undefined;
+      const result = await startNetwork(spec, ctx);
       const n = result.changes.differences.length;
-      return n ? `converged network ${net.name} (${n} difference${n === 1 ? '' : 's'} repaired)` : undefined;
+      return n ? `converged network ${spec.name} (${n} difference${n === 1 ? '' : 's'} repaired)` : undefined;
     });
   }
   for (const record of ctx.records.list()) {
     if (active.has(record.uuid)) continue;
     await attempt(`network ${record.name}`, async () => {
-      const left = namespaceExists(record.namespace) || Object.values(hostDeviceNames(record.uuid)).some(linkExists);
+      const { names } = ctx.network(record);
+      const left = namespaceExists(names.namespace) || Object.values(names.hostDevices).some(linkExists);
       if (left || record.phase === 'running') {
         await stopNetwork(record, ctx);
         if (left) actions.push(`removed the router of inactive network ${record.name}`);
@@ -138,7 +137,7 @@ export async function repair(ctx: Context): Promise<{ actions: string[]; errors:
   const released = await releaseUndefined(ctx, defined);
   actions.push(...released.actions);
   errors.push(...released.errors);
-  for (const o of orphans(ctx)) {
+  for (const o of await orphans(ctx)) {
     await attempt(o.what, async () => {
       await o.remove();
       return `removed: ${o.what}`;
@@ -154,26 +153,31 @@ async function libvirtUuids(args: string[]): Promise<Set<string>> {
 
 /**
  * libvirt runs no hook when a network or guest is undefined: release the addresses of those it
- * no longer knows (a network whose router still exists is left for repair to stop first).
+ * no longer knows (a network whose router still exists is left for repair to stop first). Each
+ * failure is reported and the rest carries on.
  */
-export async function releaseUndefined(ctx: Context, definedNetworks?: Set<string>): Promise<{ actions: string[]; errors: string[] }> {
+export async function releaseUndefined(ctx: Context, defined?: { networks: Set<string>; guests: Set<string> }): Promise<{ actions: string[]; errors: string[] }> {
   const actions: string[] = [];
   const errors: string[] = [];
-  const networks = definedNetworks ?? await libvirtUuids(['net-list', '--uuid', '--all']);
-  const guests = await libvirtUuids(['list', '--uuid', '--all']);
+  const networks = defined?.networks ?? await libvirtUuids(['net-list', '--uuid', '--all']);
+  const guests = defined?.guests ?? await libvirtUuids(['list', '--uuid', '--all']);
   for (const record of ctx.records.list()) {
-    if (networks.has(record.uuid) || namespaceExists(record.namespace)) continue;
+    if (networks.has(record.uuid) || ctx.network(record).netns.exists()) continue;
     try {
       await releaseNetwork(record, ctx);
-      actions.push(`released ${record.upstream.address} of undefined network ${record.name}`);
+      actions.push(`released ${record.lease.address} of undefined network ${record.name}`);
     } catch (err) {
       errors.push(`${record.name}: ${errorText(err)}`);
     }
   }
-  for (const lease of ctx.leases.all().filter((l) => l.owner.kind === 'guest' && !guests.has(l.owner.uuid))) {
-    await releaseLease(ctx.leases, ctx.lockDir, lease.bridge, parseIPv4(lease.address, 'lease'), lease.owner.uuid);
-    ctx.guests.remove(lease.owner.uuid);
-    actions.push(`released public address ${lease.address} of undefined guest ${lease.owner.name}`);
+  for (const lease of (await ctx.ipam.leases()).filter((l) => l.owner.kind === 'guest' && !guests.has(l.owner.uuid))) {
+    try {
+      await ctx.ipam.release(lease, lease.owner.uuid);
+      ctx.guests.remove(lease.owner.uuid);
+      actions.push(`released public address ${lease.address} of undefined guest ${lease.owner.name}`);
+    } catch (err) {
+      errors.push(`guest ${lease.owner.name}: ${errorText(err)}`);
+    }
   }
   return { actions, errors };
 }

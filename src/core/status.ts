@@ -1,34 +1,34 @@
-import { observeRouter, type ObservedRouter } from '../kernel/observe.js';
+import type { NetworkRecord } from '../domain/model.js';
+import { observeRouter } from '../kernel/observe.js';
 import { linkExists, linkMaster, linkMtu, namespaceExists } from '../kernel/sysfs.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
-import { hostDeviceNames } from '../plan/names.js';
+import type { ObservedRouter } from '../plan/observed.js';
+import { patchFor } from '../plan/patches/index.js';
 import type { DesiredRouter } from '../plan/router.js';
-import type { NetworkRecord } from '../state/records.js';
 import type { Context } from './context.js';
-import { networkFromRecord, planFor, upstreamOf } from './network.js';
+import { planFor } from './network.js';
 
 export type MappingState = 'up' | 'down' | 'drift';
+
+const sysfs = { namespaceExists, linkExists, linkMaster };
 
 /**
  * A quick verdict from sysfs and /run/netns alone (no process per network), so that listing a
  * thousand networks stays fast; `natns show` and `natns check` do the full comparison.
  */
-export function quickState(record: NetworkRecord): MappingState {
-  const devices = hostDeviceNames(record.uuid);
-  const present = [namespaceExists(record.namespace), linkExists(devices.lan), linkExists(devices.wan)];
-  if (record.phase !== 'running') return present.some(Boolean) ? 'drift' : 'down';
-  if (record.patch === 'macvlan') {
-    // Its macvlans live only inside the namespace, which sysfs here cannot see; their lowers can be.
-    return present[0] && linkExists(record.bridge) && linkExists(record.upstream.bridge) ? 'up' : 'drift';
+export function quickState(record: NetworkRecord, ctx: Context): MappingState {
+  const { names } = ctx.network(record);
+  if (record.phase !== 'running') {
+    const present = [namespaceExists(names.namespace), linkExists(names.hostDevices.lan), linkExists(names.hostDevices.wan)];
+    return present.some(Boolean) ? 'drift' : 'down';
   }
-  const wired = linkMaster(devices.lan) === record.bridge && linkMaster(devices.wan) === record.upstream.bridge;
-  return present.every(Boolean) && wired ? 'up' : 'drift';
+  return patchFor(record.patch).wired(names, { lan: record.bridge, wan: record.lease.bridge }, sysfs) ? 'up' : 'drift';
 }
 
 /** The router a running record should have; undefined when its bridges are gone (network down). */
 export async function desiredFromRecord(record: NetworkRecord, ctx: Context): Promise<DesiredRouter | undefined> {
-  if (linkMtu(record.bridge) === undefined || linkMtu(record.upstream.bridge) === undefined) return undefined;
-  return planFor(networkFromRecord(record), upstreamOf(record), ctx);
+  if (linkMtu(record.bridge) === undefined || linkMtu(record.lease.bridge) === undefined) return undefined;
+  return planFor(record, record.lease, ctx);
 }
 
 export interface Inspection {

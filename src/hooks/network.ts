@@ -1,9 +1,10 @@
 import { makeContext } from '../core/context.js';
-import { dropBridgeAfterFailedStart, prepareNetwork, startNetwork, stopNetwork, type NatNetwork } from '../core/network.js';
-import { errorText, NatnsError } from '../errors.js';
-import { spawned } from '../kernel/exec.js';
+import { dropBridgeAfterFailedStart, prepareNetwork, startNetwork, stopNetwork } from '../core/network.js';
+import { errorText, NatnsError } from '../domain/errors.js';
+import type { NetworkSpec } from '../domain/model.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
+import { spawned } from '../sys/run.js';
 
 /**
  * The libvirt network hook. Everything it needs is on stdin: calling back into libvirt from a
@@ -14,17 +15,17 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
   const [name, op, sub] = argv;
   try {
     const call = readNetworkHookCall(argv, stdin);
-    if (call.network.nat === undefined) return 0;
-    const net = call.network as NatNetwork;
+    const net = call.network.spec;
+    if (net === undefined) return 0;
     const ctx = makeContext();
     const event = `${op} ${sub}`;
     if (event === 'start begin') {
       const record = await prepareNetwork(net, ctx);
-      done(event, net, started, { upstream: record.upstream.address });
+      done(event, net, started, { upstream: record.lease.address });
     } else if (event === 'started begin') {
       try {
         const result = await startNetwork(net, ctx);
-        done(event, net, started, { upstream: result.record.upstream.address, changes: result.changes.differences.length });
+        done(event, net, started, { upstream: result.record.lease.address, changes: result.changes.differences.length });
       } catch (err) {
         await dropBridgeAfterFailedStart(net.bridge).catch((e: unknown) => {
           log().error('could not remove bridge after failed start', { network: net.name, error: errorText(e) });
@@ -32,9 +33,9 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
         throw err;
       }
     } else if ((op === 'port-created' || op === 'port-deleted') && call.port) {
-      const ports = ctx.ports(net.uuid);
-      if (op === 'port-created') ports.write(call.port.uuid, { port: call.port.uuid, vm: call.port.vm, vmUuid: call.port.vmUuid, mac: call.port.mac });
-      else ports.remove(call.port.uuid);
+      const ports = ctx.network(net).ports;
+      if (op === 'port-created') ports.write(call.port.port, call.port);
+      else ports.remove(call.port.port);
     } else if (event === 'stopped end') {
       await stopNetwork(net, ctx);
       done(event, net, started, {});
@@ -48,7 +49,7 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
   }
 }
 
-function done(event: string, net: NatNetwork, started: bigint, extra: Record<string, unknown>): void {
+function done(event: string, net: NetworkSpec, started: bigint, extra: Record<string, unknown>): void {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log().info(`network ${event}`, { network: net.name, uuid: net.uuid, ms: Math.round(ms * 10) / 10, processes: spawned.count, ...extra });
 }

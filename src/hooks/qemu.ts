@@ -1,9 +1,9 @@
 import { makeContext } from '../core/context.js';
-import { startGuest, stopGuest, type GuestWithNat } from '../core/guest.js';
-import { errorText, InputError, NatnsError } from '../errors.js';
+import { startGuest, stopGuest } from '../core/guest.js';
+import { errorText, InputError, NatnsError } from '../domain/errors.js';
 import { readDomain } from '../libvirt/domain-xml.js';
-import { parseXml, child } from '../libvirt/xml.js';
-import { log } from '../log.js';
+import { child, parseXml } from '../libvirt/xml.js';
+import { log } from '../sys/log.js';
 
 /**
  * The libvirt qemu hook. It must print nothing on stdout (in qemu.d one script's output feeds
@@ -15,11 +15,11 @@ export async function runQemuHook(argv: string[], stdin: string): Promise<number
   try {
     const domain = child(parseXml(stdin, 'qemu hook input'), 'domain');
     if (!domain) throw new InputError('qemu hook input has no <domain>');
-    const guest = readDomain(domain);
-    if (guest.networks === undefined) return 0;
+    const guest = readDomain(domain).spec;
+    if (guest === undefined) return 0;
     const ctx = makeContext();
     if (event === 'start begin' || event === 'reconnect begin') {
-      const nets = await startGuest(guest as GuestWithNat, ctx);
+      const nets = await startGuest(guest, ctx);
       log().info(`guest ${event}`, { guest: guest.name, uuid: guest.uuid, networks: nets.map((n) => n.name) });
     } else if (event === 'stopped end' || event === 'release end') {
       await stopGuest(guest, ctx);

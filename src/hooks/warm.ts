@@ -1,11 +1,11 @@
-import { run } from '../kernel/exec.js';
 import { readDomain } from '../libvirt/domain-xml.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { child, parseXml } from '../libvirt/xml.js';
-import { NOTHING } from '../kernel/observe.js';
 import { diffRouter } from '../plan/diff.js';
 import { planDhcp } from '../plan/dnsmasq.js';
+import { NOTHING } from '../plan/observed.js';
 import { nftReplaceScript, planRouter } from '../plan/router.js';
+import { run } from '../sys/run.js';
 
 const UUID = '00000000-0000-4000-8000-00000000c0de';
 const NETWORK = `<hookData><network><name>warm</name><uuid>${UUID}</uuid><bridge name="virbr0"/><metadata>
@@ -21,21 +21,19 @@ const DOMAIN = `<domain type="kvm"><name>warm</name><uuid>${UUID}</uuid><metadat
  * hooks/hook-loader.ts writes afterwards holds them compiled. Touches no kernel or state.
  */
 export async function warmHookCode(): Promise<void> {
-  const net = readNetworkHookCall(['warm', 'started', 'begin', '-'], NETWORK).network;
-  const guest = readDomain(child(parseXml(DOMAIN, 'warm-up domain'), 'domain')!);
-  const nat = net.nat!;
-  const upstream = nat.upstream.kind === 'fixed' ? nat.upstream : undefined;
-  if (!upstream) throw new Error('warm-up network needs a fixed upstream');
+  const net = readNetworkHookCall(['warm', 'started', 'begin', '-'], NETWORK).network.spec!;
+  const guest = readDomain(child(parseXml(DOMAIN, 'warm-up domain'), 'domain')!).spec!;
+  if (net.upstream.kind !== 'fixed') throw new Error('warm-up network needs a fixed upstream');
+  const { kind: _kind, ...lease } = net.upstream;
   const desired = planRouter({
-    name: net.name, uuid: net.uuid, bridge: net.bridge, private: nat.private, mtu: { lan: 1500, wan: 1500 },
-    upstream: { bridge: upstream.bridge, address: upstream.address, prefix: upstream.prefix, gateway: upstream.gateway },
-    forwards: guest.networks!.flatMap((n) => n.forwards.map((f) => ({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to: n.ip!, toPort: f.toPort }))),
+    network: net, lease, mtu: { lan: 1500, wan: 1500 },
+    forwards: guest.networks.flatMap((n) => n.forwards.map((f) => ({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to: n.ip!, toPort: f.toPort }))),
   });
   diffRouter(desired, NOTHING);
   nftReplaceScript(desired);
   planDhcp({
-    network: net.name, namespace: desired.namespace, dir: '/nonexistent', gateway: nat.private.address, prefix: nat.private.prefix,
-    range: nat.dhcp!, reservations: guest.networks!.map((n) => ({ mac: n.mac, ip: n.ip! })),
+    network: net.name, namespace: desired.namespace, dir: '/nonexistent', private: net.private,
+    range: net.dhcp!, reservations: guest.networks.map((n) => ({ mac: n.mac, ip: n.ip! })),
   });
   await run('true', []);
 }

@@ -1,16 +1,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatIPv4, isIPv4, parseIPv4 } from '../ipv4.js';
-import { readJsonIfExists, writeFileAtomic } from '../state/files.js';
-
-export interface LeaseOwner {
-  uuid: string;
-  /** The network or guest name, for messages only; the UUID is the key. */
-  name: string;
-  pool?: string;
-  /** A guest's 1:1 public address; absent: a network's upstream address. */
-  kind?: 'guest';
-}
+import { isAddress } from '../domain/address.js';
+import type { Lease, LeaseOwner } from '../domain/model.js';
+import { readJsonIfExists, writeFileAtomic } from '../sys/files.js';
 
 /**
  * Upstream addresses, one file per address under leases/<bridge>/<address>, created with
@@ -18,19 +10,19 @@ export interface LeaseOwner {
  * bridge (one L2 segment), whether they came from a pool or were fixed in the metadata.
  * leases/<bridge>/.owners/<uuid> names an owner's address, so finding it never scans the pool.
  */
-export class LeaseStore {
+export class FileLeaseStore {
   constructor(private readonly dir: string) {}
 
-  private file(bridge: string, address: number): string {
-    return join(this.dir, bridge, formatIPv4(address));
+  private file(bridge: string, address: string): string {
+    return join(this.dir, bridge, address);
   }
 
-  holder(bridge: string, address: number): LeaseOwner | undefined {
+  holder(bridge: string, address: string): LeaseOwner | undefined {
     return readJsonIfExists<LeaseOwner>(this.file(bridge, address));
   }
 
   /** Take the address for `owner`; returns the other owner when someone else holds it. */
-  claim(bridge: string, address: number, owner: LeaseOwner): LeaseOwner | undefined {
+  claim(bridge: string, address: string, owner: LeaseOwner): LeaseOwner | undefined {
     mkdirSync(join(this.dir, bridge), { recursive: true, mode: 0o755 });
     // Index first: a crash between the two leaves an index entry that the lease check ignores,
     // never a lease nobody can find.
@@ -60,12 +52,12 @@ export class LeaseStore {
     return join(this.dir, bridge, '.owners', uuid);
   }
 
-  private index(bridge: string, uuid: string, address: number): void {
+  private index(bridge: string, uuid: string, address: string): void {
     mkdirSync(join(this.dir, bridge, '.owners'), { recursive: true, mode: 0o755 });
-    writeFileAtomic(this.ownerFile(bridge, uuid), `${formatIPv4(address)}\n`);
+    writeFileAtomic(this.ownerFile(bridge, uuid), `${address}\n`);
   }
 
-  release(bridge: string, address: number, uuid: string): void {
+  release(bridge: string, address: string, uuid: string): void {
     if (this.holder(bridge, address)?.uuid !== uuid) return;
     rmSync(this.file(bridge, address), { force: true });
     rmSync(this.ownerFile(bridge, uuid), { force: true });
@@ -79,29 +71,28 @@ export class LeaseStore {
   }
 
   /** Addresses leased on one bridge: a single readdir, not one read per lease. */
-  used(bridge: string): Set<number> {
+  used(bridge: string): Set<string> {
     try {
-      return new Set(readdirSync(join(this.dir, bridge)).filter(isIPv4).map((a) => parseIPv4(a, 'lease')));
+      return new Set(readdirSync(join(this.dir, bridge)).filter((a) => isAddress(a)));
     } catch {
       return new Set();
     }
   }
 
   /** The lease `uuid` holds on `bridge`, from the owner index (checked against the lease itself). */
-  leasesOf(bridge: string, uuid: string): number[] {
+  leasesOf(bridge: string, uuid: string): string[] {
     let text: string;
     try {
       text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
     } catch {
       return [];
     }
-    if (!isIPv4(text)) return [];
-    const address = parseIPv4(text, 'lease index');
-    return this.holder(bridge, address)?.uuid === uuid ? [address] : [];
+    if (!isAddress(text)) return [];
+    return this.holder(bridge, text)?.uuid === uuid ? [text] : [];
   }
 
-  all(): { bridge: string; address: string; owner: LeaseOwner }[] {
-    const out: { bridge: string; address: string; owner: LeaseOwner }[] = [];
+  all(): Lease[] {
+    const out: Lease[] = [];
     let bridges: string[];
     try {
       bridges = readdirSync(this.dir);
@@ -111,7 +102,7 @@ export class LeaseStore {
     for (const bridge of bridges) {
       for (const a of this.used(bridge)) {
         const owner = this.holder(bridge, a);
-        if (owner) out.push({ bridge, address: formatIPv4(a), owner });
+        if (owner) out.push({ bridge, address: a, owner });
       }
     }
     return out;

@@ -1,11 +1,9 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 import type { DhcpPlan } from '../plan/dnsmasq.js';
-import { writeFileAtomic } from '../state/files.js';
-import { spawned } from './exec.js';
-import { inNetns } from './netns.js';
+import { writeFileAtomic } from '../sys/files.js';
+import { Netns } from './netns.js';
 
 /** The dnsmasq of a network, if its pid file names a live dnsmasq started with our config. */
 export function dnsmasqPid(dir: string): number | undefined {
@@ -24,7 +22,7 @@ export function dnsmasqPid(dir: string): number | undefined {
  * stdio on /dev/null; its start-up output goes to a file, so nothing of it holds the hook's
  * (and so libvirt's) pipes.
  */
-export async function ensureDnsmasq(namespace: string, dir: string, plan: DhcpPlan): Promise<'started' | 'reloaded' | 'unchanged'> {
+export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const confFile = join(dir, 'dnsmasq.conf');
   const hostsFile = join(dir, 'hosts');
@@ -33,23 +31,17 @@ export async function ensureDnsmasq(namespace: string, dir: string, plan: DhcpPl
   if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, 0o644);
   let pid = dnsmasqPid(dir);
   if (pid !== undefined && !confChanged) {
-    if (!hostsChanged) return 'unchanged';
-    process.kill(pid, 'SIGHUP');
-    return 'reloaded';
+    if (hostsChanged) process.kill(pid, 'SIGHUP');
+    return;
   }
   if (pid !== undefined) await stopDnsmasq(dir);
   if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
   const log = join(dir, 'dnsmasq.log');
-  spawned.count += 1;
-  const cmd = inNetns(namespace, ['dnsmasq', `--conf-file=${confFile}`]);
-  const r = await execa(cmd.file, cmd.args, {
-    reject: false, stdin: 'ignore', stdout: { file: log }, stderr: { file: log }, cleanup: false,
-  });
+  const r = await ns.run(['dnsmasq', `--conf-file=${confFile}`], { outputFile: log });
   pid = dnsmasqPid(dir);
   if (r.exitCode !== 0 || pid === undefined) {
-    throw new NatnsError(`dnsmasq did not start in ${namespace}: ${read(log)?.trim() || `exit code ${r.exitCode}`}`);
+    throw new NatnsError(`dnsmasq did not start in ${ns.label}: ${read(log)?.trim() || `exit code ${r.exitCode}`}`);
   }
-  return 'started';
 }
 
 /** Stop the network's dnsmasq (if any) and wait for it to be gone, so the namespace can go. */

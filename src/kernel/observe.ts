@@ -1,45 +1,17 @@
+import { NFT_TABLE } from '../domain/names.js';
+import { NOTHING, type IpLink, type IpNeighbor, type IpRoute, type IpRule, type ObservedRouter } from '../plan/observed.js';
 import type { DesiredRouter } from '../plan/router.js';
-import { NFT_TABLE } from '../plan/names.js';
-import { run } from './exec.js';
-import { ipJsonLines, type IpLink, type IpNeighbor, type IpRoute, type IpRule } from './ip.js';
-import { inNetns } from './netns.js';
+import { Netns } from './netns.js';
 import { linkExists, linkIndex, namespaceExists } from './sysfs.js';
 
-function runIn(ns: string, argv: string[]) {
-  const cmd = inNetns(ns, argv);
-  return run(cmd.file, cmd.args);
-}
-
 /** What the kernel holds right now for one router, read with ip -j, sysctl and nft. */
-export interface ObservedRouter {
-  namespace: boolean;
-  /** The two host-side veth ends, by name; absent when missing. */
-  host: Record<string, IpLink>;
-  /** ifindex of each macvlan's lower device in the host namespace. */
-  lowers: Record<string, number>;
-  /** Links inside the namespace with their addresses. */
-  ns: IpLink[];
-  /** Routes of the main table. */
-  routes: IpRoute[];
-  /** Routes of every other table (the transparent proxy's local route lives in one). */
-  tableRoutes: IpRoute[];
-  proxyNeighbors: IpNeighbor[];
-  rules: IpRule[];
-  sysctls: Record<string, string>;
-  nft: string | undefined;
-}
-
-export const NOTHING: ObservedRouter = {
-  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
-};
-
 export async function observeRouter(desired: DesiredRouter): Promise<ObservedRouter> {
   const namespace = namespaceExists(desired.namespace);
   const hostNames = [desired.lan.host, desired.wan.host].filter(linkExists);
   // The common case at network start: nothing exists yet, and sysfs told us so without a process.
   if (!namespace && hostNames.length === 0) return NOTHING;
   const lowers: Record<string, number> = {};
-  for (const l of [desired.lan, desired.wan].filter((l) => l.kind === 'macvlan')) {
+  for (const l of [desired.lan, desired.wan]) {
     const index = linkIndex(l.master);
     if (index !== undefined) lowers[l.master] = index;
   }
@@ -50,21 +22,22 @@ export async function observeRouter(desired: DesiredRouter): Promise<ObservedRou
   return { namespace, host, lowers, ...inside };
 }
 
-async function observeHostLinks(names: string[]): Promise<Record<string, IpLink>> {
+/** The host-namespace devices of these names that exist, as `ip -j -d link show` describes them. */
+export async function observeHostLinks(names: string[]): Promise<Record<string, IpLink>> {
   if (names.length === 0) return {};
-  const docs = await ipJsonLines(names.map((n) => `link show dev ${n}`));
+  const docs = await Netns.host.ipJson(names.map((n) => `link show dev ${n}`));
   const out: Record<string, IpLink> = {};
   for (const link of docs.flat() as IpLink[]) out[link.ifname] = link;
   return out;
 }
 
 async function observeInside(desired: DesiredRouter) {
-  const ns = desired.namespace;
+  const ns = new Netns(desired.namespace);
   const keys = Object.keys(desired.sysctls);
   const [docs, sysctl, nft] = await Promise.all([
-    ipJsonLines(['addr show', 'route show table all', 'neigh show proxy', 'rule show'], ns),
-    runIn(ns, ['sysctl', '-n', ...keys]),
-    runIn(ns, ['nft', 'list', 'table', 'ip', NFT_TABLE]),
+    ns.ipJson(['addr show', 'route show table all', 'neigh show proxy', 'rule show']),
+    ns.run(['sysctl', '-n', ...keys]),
+    ns.run(['nft', 'list', 'table', 'ip', NFT_TABLE]),
   ]);
   // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.
   const arrays = (docs as Record<string, unknown>[][]).filter((a) => a.length > 0);

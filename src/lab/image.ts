@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 import { cpioArchive, type CpioEntry } from './cpio.js';
 import initScript from './guest-init.sh';
 import udhcpcScript from './udhcpc.sh';

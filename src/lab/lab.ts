@@ -3,14 +3,14 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, c
 import { dirname, join } from 'node:path';
 import { makeContext } from '../core/context.js';
 import { releaseNetwork } from '../core/network.js';
-import { NatnsError } from '../errors.js';
-import { run } from '../kernel/exec.js';
-import { ipBatch } from '../kernel/ip.js';
+import { NatnsError } from '../domain/errors.js';
+import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { openDomains } from '../libvirt/domains.js';
 import { renderTemplate } from '../libvirt/templates.js';
 import { netDefine, netNames, netRemove, netStart } from '../libvirt/virsh.js';
-import { paths } from '../paths.js';
+import { paths } from '../sys/paths.js';
+import { run } from '../sys/run.js';
 import { guestImage } from './image.js';
 
 /**
@@ -100,13 +100,13 @@ export class Lab {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
 
     this.say(`creating provider bridge ${this.provider} and upstream host ${LAB_SUBNET.gateway} in namespace ${this.upstreamNs}`);
-    await ipBatch([
+    await Netns.host.ipBatch([
       `link add ${this.provider} type bridge`,
       `link set ${this.provider} up`,
       `netns add ${this.upstreamNs}`,
       `link add ${this.o.prefix}-uph master ${this.provider} up type veth peer name eth0 netns ${this.upstreamNs}`,
     ], 'create the lab provider bridge');
-    await ipBatch(['link set lo up', 'link set eth0 up', `addr add ${LAB_SUBNET.gateway}/${LAB_SUBNET.prefix} dev eth0`], 'address the upstream host', this.upstreamNs);
+    await new Netns(this.upstreamNs).ipBatch(['link set lo up', 'link set eth0 up', `addr add ${LAB_SUBNET.gateway}/${LAB_SUBNET.prefix} dev eth0`], 'address the upstream host');
     this.startUpstreamHost();
 
     mkdirSync(dirname(this.poolFile), { recursive: true, mode: 0o755 });

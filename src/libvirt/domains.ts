@@ -1,4 +1,4 @@
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 
 /** Domains through the @unraid/libvirt binding, loaded only by the commands that need it. */
 export interface Domains {

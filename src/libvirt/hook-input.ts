@@ -1,7 +1,8 @@
-import { InputError } from '../errors.js';
-import { printable } from '../text.js';
-import { readNetwork, type NetworkDefinition } from './network-xml.js';
-import { validateUuid } from '../validate.js';
+import { InputError } from '../domain/errors.js';
+import type { PortRecord } from '../domain/model.js';
+import { printable } from '../domain/text.js';
+import { macOrUndefined, validateUuid } from '../domain/validate.js';
+import { readNetwork, type LibvirtNetwork } from './network-xml.js';
 import { attr, child, parseXml, text, type XmlNode } from './xml.js';
 
 /** libvirt calls `HOOK NAME OPERATION SUBOPERATION EXTRA` with `<hookData>` on stdin. */
@@ -9,9 +10,9 @@ export interface NetworkHookCall {
   name: string;
   operation: string;
   subOperation: string;
-  network: NetworkDefinition;
+  network: LibvirtNetwork;
   /** For port-created / port-deleted: the guest interface plugged in or out. */
-  port?: { uuid: string; vm: string; vmUuid: string; mac: string };
+  port?: PortRecord;
 }
 
 export function readNetworkHookCall(argv: string[], stdin: string): NetworkHookCall {
@@ -34,7 +35,7 @@ export function readNetworkHookCall(argv: string[], stdin: string): NetworkHookC
 function readPort(node: XmlNode): NetworkHookCall['port'] {
   const owner = child(node, 'owner');
   const uuid = validateUuid(text(child(node, 'uuid')), '<networkport> uuid');
-  const mac = attr(child(node, 'mac'), 'address')?.toLowerCase() ?? '';
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new InputError(`<networkport> has no valid <mac address>`);
-  return { uuid, vm: printable(text(child(owner, 'name')) ?? ''), vmUuid: validateUuid(text(child(owner, 'uuid')), '<networkport><owner> uuid'), mac };
+  const mac = macOrUndefined(attr(child(node, 'mac'), 'address'));
+  if (mac === undefined) throw new InputError(`<networkport> has no valid <mac address>`);
+  return { port: uuid, vm: printable(text(child(owner, 'name')) ?? ''), vmUuid: validateUuid(text(child(owner, 'uuid')), '<networkport><owner> uuid'), mac };
 }

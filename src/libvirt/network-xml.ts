@@ -1,60 +1,32 @@
-import { InputError, withContext } from '../errors.js';
+import { compareAddresses, contains, isHostAddress, parseAddress, parsePrefixLength, subnetText } from '../domain/address.js';
+import { InputError, withContext } from '../domain/errors.js';
+import type { DhcpRange, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec } from '../domain/model.js';
+import { printable } from '../domain/text.js';
 import {
-  broadcastOf, inSubnet, isHostAddress, networkOf, parseIPv4, parsePrefix, subnetsOverlap, formatCidr, formatIPv4,
-} from '../ipv4.js';
-import { printable } from '../text.js';
-import { validateIfName, validateNetworkName, validatePoolName, validateUuid } from '../validate.js';
-import { parsePort, parseProto } from './domain-xml.js';
+  checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
+} from '../domain/validate.js';
 import { attr, child, children, namespacedChild, prefixedChildren, text, type XmlNode } from './xml.js';
 
 export const NETWORK_NS_URI = 'urn:natns:network:1';
 
-export type UpstreamSpec =
-  | { kind: 'pool'; pool: string }
-  | { kind: 'fixed'; bridge: string; address: number; prefix: number; gateway: number };
-
-/** What the natns metadata of one network asks for, validated. */
-export interface NatSpec {
-  private: { address: number; prefix: number };
-  upstream: UpstreamSpec;
-  /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
-  dhcp?: { start: number; end: number };
-  tproxy?: TproxySpec;
-  /** How the namespace joins the two bridges; absent: veth pairs. */
-  patch?: PatchKind;
-}
-
-/**
- * veth: a veth pair per side, its host end a port of the bridge (visible and tcpdump-able on
- * the host). macvlan: a macvlan of each bridge (or, upstream, of a NIC) moved into the namespace,
- * one hop less per packet; the host itself cannot reach a macvlan's addresses.
- */
-export type PatchKind = 'veth' | 'macvlan';
-
-/** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
-export interface TproxySpec {
-  proto: 'tcp' | 'udp';
-  ports: number[];
-  toPort: number;
-  mark: number;
-  table: number;
-}
-
-export interface NetworkDefinition {
+/** A libvirt network as natns sees it: `spec` only when it carries natns metadata. */
+export interface LibvirtNetwork {
   name: string;
   uuid: string;
-  /** undefined for networks without natns metadata, which natns leaves alone. */
-  nat: NatSpec | undefined;
   bridge: string;
+  /** undefined for networks without natns metadata, which natns leaves alone. */
+  spec: NetworkSpec | undefined;
 }
 
 /** Read a `<network>` element (from hook stdin or `virsh net-dumpxml`). */
-export function readNetwork(network: XmlNode): NetworkDefinition {
-  const name = validateNetworkName(text(child(network, 'name')));
+export function readNetwork(network: XmlNode): LibvirtNetwork {
+  const rawName = text(child(network, 'name')) ?? '';
   const meta = namespacedChild(child(network, 'metadata'), NETWORK_NS_URI, 'nat');
   if (meta === undefined) {
-    return { name, uuid: text(child(network, 'uuid')) ?? '', bridge: attr(child(network, 'bridge'), 'name') ?? '', nat: undefined };
+    // Not natns's: its name may be anything libvirt accepts, and natns has no say about it.
+    return { name: rawName, uuid: text(child(network, 'uuid')) ?? '', bridge: attr(child(network, 'bridge'), 'name') ?? '', spec: undefined };
   }
+  const name = validateNetworkName(rawName);
   try {
     const uuid = validateUuid(text(child(network, 'uuid')), 'network <uuid>');
     const bridge = validateIfName(attr(child(network, 'bridge'), 'name'), '<bridge name>');
@@ -66,7 +38,7 @@ export function readNetwork(network: XmlNode): NetworkDefinition {
     if (children(network, 'forward').length > 0) {
       throw new InputError('the network has a <forward> element; a natns network must be isolated (no <forward>): natns does the forwarding');
     }
-    return { name, uuid, bridge, nat: readNatSpec(meta.node, meta.prefix) };
+    return { name, uuid, bridge, spec: { name, uuid, bridge, ...readNatSpec(meta.node, meta.prefix) } };
   } catch (err) {
     throw withContext(`network '${name}': natns metadata`, err);
   }
@@ -85,28 +57,24 @@ function requireAttr(node: XmlNode, element: string, name: string): string {
   return value;
 }
 
-function readNatSpec(nat: XmlNode, prefix: string): NatSpec {
+function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | 'uuid' | 'bridge'> {
   const priv = single(nat, prefix, 'private', true)!;
-  const address = parseIPv4(requireAttr(priv, 'private', 'address'), '<private address>');
-  const privPrefix = parsePrefix(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 8, 30);
-  if (!isHostAddress(address, privPrefix)) {
-    throw new InputError(`<private address> ${formatIPv4(address)} is the network or broadcast address of ${formatCidr(networkOf(address, privPrefix), privPrefix)}`);
+  const address = parseAddress(requireAttr(priv, 'private', 'address'), '<private address>');
+  const privateCidr = { address, prefix: parsePrefixLength(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 8, 30) };
+  if (!isHostAddress(privateCidr)) {
+    throw new InputError(`<private address> ${address} is the network or broadcast address of ${subnetText(privateCidr)}`);
   }
   const up = single(nat, prefix, 'upstream', true)!;
   const upstream = readUpstream(up);
-  if (upstream.kind === 'fixed' && subnetsOverlap(address, privPrefix, upstream.address, upstream.prefix)) {
-    throw new InputError(
-      `private subnet ${formatCidr(networkOf(address, privPrefix), privPrefix)} overlaps upstream subnet ${formatCidr(networkOf(upstream.address, upstream.prefix), upstream.prefix)}; the namespace could not route between them`,
-    );
-  }
+  if (upstream.kind === 'fixed') checkNoOverlap(privateCidr, upstream);
   const dhcpNode = single(nat, prefix, 'dhcp', false);
-  const dhcp = dhcpNode ? readDhcp(dhcpNode, address, privPrefix) : undefined;
+  const dhcp = dhcpNode ? readDhcp(dhcpNode, privateCidr) : undefined;
   const tproxyNode = single(nat, prefix, 'tproxy', false);
   const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
   return {
-    private: { address, prefix: privPrefix }, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
+    private: privateCidr, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
     ...(patch === 'macvlan' ? { patch } : {}),
   };
 }
@@ -129,25 +97,18 @@ function readTproxy(node: XmlNode): TproxySpec {
   return { proto, ports, toPort, mark, table };
 }
 
-function wholeNumber(text: string, what: string, min: number, max: number): number {
-  if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new InputError(`${what}: '${printable(text)}' must be a whole number from ${min} to ${max}`);
-  }
-  return Number(text);
-}
-
-function readDhcp(node: XmlNode, gateway: number, prefix: number): { start: number; end: number } {
-  const start = parseIPv4(requireAttr(node, 'dhcp', 'start'), '<dhcp start>');
-  const end = parseIPv4(requireAttr(node, 'dhcp', 'end'), '<dhcp end>');
-  const subnet = formatCidr(networkOf(gateway, prefix), prefix);
+function readDhcp(node: XmlNode, priv: { address: string; prefix: number }): DhcpRange {
+  const start = parseAddress(requireAttr(node, 'dhcp', 'start'), '<dhcp start>');
+  const end = parseAddress(requireAttr(node, 'dhcp', 'end'), '<dhcp end>');
+  const subnet = subnetText(priv);
   for (const [what, a] of [['start', start], ['end', end]] as const) {
-    if (!inSubnet(a, gateway, prefix) || !isHostAddress(a, prefix)) {
-      throw new InputError(`<dhcp ${what}> ${formatIPv4(a)} is not a host address of the private subnet ${subnet}`);
+    if (!contains(priv, a) || !isHostAddress({ address: a, prefix: priv.prefix })) {
+      throw new InputError(`<dhcp ${what}> ${a} is not a host address of the private subnet ${subnet}`);
     }
   }
-  if (start > end) throw new InputError(`<dhcp> start ${formatIPv4(start)} comes after end ${formatIPv4(end)}`);
-  if (gateway >= start && gateway <= end) {
-    throw new InputError(`<dhcp> range ${formatIPv4(start)}-${formatIPv4(end)} includes the private gateway ${formatIPv4(gateway)}`);
+  if (compareAddresses(start, end) > 0) throw new InputError(`<dhcp> start ${start} comes after end ${end}`);
+  if (compareAddresses(priv.address, start) >= 0 && compareAddresses(priv.address, end) <= 0) {
+    throw new InputError(`<dhcp> range ${start}-${end} includes the private gateway ${priv.address}`);
   }
   return { start, end };
 }
@@ -165,24 +126,9 @@ function readUpstream(up: XmlNode): UpstreamSpec {
     throw new InputError('<upstream> needs pool="NAME" (from /etc/natns/config.json) or bridge, address, prefix and gateway');
   }
   const bridge = validateIfName(requireAttr(up, 'upstream', 'bridge'), '<upstream bridge>');
-  const address = parseIPv4(requireAttr(up, 'upstream', 'address'), '<upstream address>');
-  const prefix = parsePrefix(requireAttr(up, 'upstream', 'prefix'), '<upstream prefix>', 1, 32);
-  const gateway = parseIPv4(requireAttr(up, 'upstream', 'gateway'), '<upstream gateway>');
+  const address = parseAddress(requireAttr(up, 'upstream', 'address'), '<upstream address>');
+  const prefix = parsePrefixLength(requireAttr(up, 'upstream', 'prefix'), '<upstream prefix>', 1, 32);
+  const gateway = parseAddress(requireAttr(up, 'upstream', 'gateway'), '<upstream gateway>');
   checkOnLink(address, prefix, gateway, 'upstream');
   return { kind: 'fixed', bridge, address, prefix, gateway };
-}
-
-/** The kernel's "Nexthop has invalid gateway" / "Invalid scope", said before we touch the kernel. */
-export function checkOnLink(address: number, prefix: number, gateway: number, what: string): void {
-  const subnet = formatCidr(networkOf(address, prefix), prefix);
-  if (!inSubnet(gateway, address, prefix)) {
-    throw new InputError(`${what} gateway ${formatIPv4(gateway)} is not on-link for ${formatCidr(address, prefix)}: it must lie inside ${subnet}`);
-  }
-  if (gateway === address) throw new InputError(`${what} address ${formatIPv4(address)} is the same as its gateway`);
-  if (!isHostAddress(address, prefix)) {
-    throw new InputError(`${what} address ${formatIPv4(address)} is the network or broadcast address of ${subnet}`);
-  }
-  if (prefix < 31 && gateway === broadcastOf(gateway, prefix)) {
-    throw new InputError(`${what} gateway ${formatIPv4(gateway)} is the broadcast address of ${subnet}`);
-  }
 }

@@ -1,4 +1,4 @@
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 import guestTemplate from '../../xml-templates/guest.xml';
 import networkTemplate from '../../xml-templates/network.xml';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runChecked, run } from '../kernel/exec.js';
+import { run, runChecked } from '../sys/run.js';
 
 /** The network calls @unraid/libvirt lacks, through virsh (never from a hook: it would deadlock). */
 const CONNECT = ['-c', 'qemu:///system'];
@@ -34,9 +34,4 @@ export async function netRemove(name: string): Promise<void> {
 export async function netNames(): Promise<string[]> {
   const out = await virsh(['net-list', '--all', '--name'], 'list networks');
   return out.split('\n').map((l) => l.trim()).filter(Boolean);
-}
-
-export async function netIsActive(name: string): Promise<boolean> {
-  const out = await run('virsh', [...CONNECT, 'net-info', name]);
-  return /^Active:\s+yes/m.test(out.stdout);
 }

@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { InputError } from '../errors.js';
+import { InputError } from '../domain/errors.js';
 
 /** Element tree as fast-xml-parser gives it: attributes under '@name', children by tag, text under '#text'. */
 export type XmlNode = { [key: string]: unknown };

@@ -1,32 +1,12 @@
-import type { IpLink } from '../kernel/ip.js';
-import type { ObservedRouter } from '../kernel/observe.js';
+import { diffAddrGenMode, noChanges, type RouterChanges } from './changes.js';
+import { isUp, type IpLink, type ObservedRouter } from './observed.js';
+import { patchFor } from './patches/index.js';
 import type { DesiredRouter, LinkPlan } from './router.js';
 
-/**
- * The difference between a desired router and the kernel, as ip batch lines. Pure: the same
- * inputs give the same lines, so "ensure twice" can be asserted as "the second diff is empty".
- */
-export interface RouterChanges {
-  /** Objects in natns's way that natns did not make; it will not touch them. */
-  conflicts: string[];
-  /** Human-readable, one per difference: what `natns check` prints. */
-  differences: string[];
-  /** ip -n NS lines that must run before the host batch (stale namespace-side links). */
-  nsFirst: string[];
-  /** ip -batch lines in the host namespace. */
-  host: string[];
-  /** ip -n NS -batch lines, without the sysctl and nft steps. */
-  ns: string[];
-  sysctls: Record<string, string>;
-  nft: boolean;
-}
-
-export function isEmpty(c: RouterChanges): boolean {
-  return c.conflicts.length === 0 && c.differences.length === 0;
-}
+export type { RouterChanges } from './changes.js';
 
 export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): RouterChanges {
-  const c: RouterChanges = { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, nft: false };
+  const c = noChanges();
   const ns = desired.namespace;
   if (!observed.namespace) {
     c.differences.push(`namespace ${ns} is missing`);
@@ -62,7 +42,7 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
 /** Returns true when the namespace's device is (re)created, so everything on it starts from nothing. */
 function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): boolean {
   const peer = observed.ns.find((l) => l.ifname === link.peer);
-  const fresh = link.kind === 'macvlan' ? diffMacvlan(link, desired, observed, peer, c) : diffVethPair(link, desired, observed, peer, c);
+  const fresh = patchFor(link.kind).diffLink(link, desired, observed, peer, c);
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
     c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
@@ -70,76 +50,6 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   }
   diffPeer(link, peer, c);
   return false;
-}
-
-function diffVethPair(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, peer: IpLink | undefined, c: RouterChanges): boolean | 'conflict' {
-  const host = observed.host[link.host];
-  if (host && kind(host) !== 'veth') {
-    c.conflicts.push(
-      `${link.host} exists as a ${kind(host) ?? 'device of unknown kind'}, not as natns's veth; remove it (ip link del ${link.host}) and start the network again`,
-    );
-    return 'conflict';
-  }
-  const paired = host !== undefined && peer !== undefined && kind(peer) === 'veth' &&
-    host.link_index === peer.ifindex && peer.link_index === host.ifindex;
-  if (!paired) {
-    if (host) {
-      c.differences.push(`${link.host} is not paired with ${link.peer} in ${desired.namespace}`);
-      c.host.push(`link del ${link.host}`);
-    } else {
-      c.differences.push(`veth ${link.host} (to ${link.master}) is missing`);
-    }
-    if (peer) c.nsFirst.push(`link del ${link.peer}`);
-    c.host.push(
-      `link add ${link.host} mtu ${link.mtu} master ${link.master} type veth peer name ${link.peer} address ${link.mac} mtu ${link.mtu} netns ${desired.namespace}`,
-      `link set ${link.host} addrgenmode none`,
-      `link set ${link.host} up`,
-    );
-    return true;
-  }
-  if (host.master !== link.master) {
-    c.differences.push(`${link.host} is attached to ${host.master ?? 'no bridge'}, want ${link.master}`);
-    c.host.push(`link set ${link.host} master ${link.master}`);
-  }
-  if (host.mtu !== link.mtu) {
-    c.differences.push(`${link.host} has mtu ${host.mtu}, want ${link.mtu}`);
-    c.host.push(`link set ${link.host} mtu ${link.mtu}`);
-  }
-  if (!isUp(host)) {
-    c.differences.push(`${link.host} is down`);
-    c.host.push(`link set ${link.host} up`);
-  }
-  diffAddrGenMode(host, c.host, c);
-  return false;
-}
-
-/** A macvlan in bridge mode on `master`, made in the host (where its lower lives) straight into the namespace. */
-function diffMacvlan(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, peer: IpLink | undefined, c: RouterChanges): boolean {
-  const leftover = observed.host[link.host];
-  if (leftover && kind(leftover) === 'veth') {
-    c.differences.push(`${link.host} is left from a veth patch`);
-    c.host.push(`link del ${link.host}`);
-  }
-  const lower = observed.lowers[link.master];
-  const attached = peer !== undefined && kind(peer) === 'macvlan' && peer.linkinfo?.info_data?.mode === 'bridge' &&
-    peer.link_netnsid !== undefined && lower !== undefined && peer.link_index === lower;
-  if (attached) return false;
-  c.differences.push(peer ? `${link.peer} in ${desired.namespace} is not a macvlan of ${link.master}` : `macvlan ${link.peer} (on ${link.master}) is missing`);
-  if (peer) c.nsFirst.push(`link del ${link.peer}`);
-  c.host.push(`link add link ${link.master} name ${link.peer} mtu ${link.mtu} address ${link.mac} netns ${desired.namespace} type macvlan mode bridge`);
-  return true;
-}
-
-/**
- * natns's routers are IPv4 only, so their devices make no IPv6 link-local addresses: no DAD,
- * router solicitations or MLD from every router onto tenant and provider segments, and no
- * per-device IPv6 timers, which made every kernel operation slower as routers piled up
- * (a shell-built router took 2.9x as long with 1000 routers present, 1.4x without).
- */
-function diffAddrGenMode(link: IpLink, lines: string[], c: RouterChanges): void {
-  if (link.inet6_addr_gen_mode === undefined || link.inet6_addr_gen_mode === 'none') return;
-  c.differences.push(`${link.ifname} makes IPv6 link-local addresses (addrgenmode ${link.inet6_addr_gen_mode})`);
-  lines.push(`link set ${link.ifname} addrgenmode none`);
 }
 
 /** The namespace's end of an existing patch: MTU, MAC, state and addresses. */
@@ -230,12 +140,4 @@ function diffTproxyRouting(desired: DesiredRouter, observed: ObservedRouter, c: 
     if (observed.namespace) c.differences.push(`local route in table ${t.table} is missing`);
     c.ns.push(`route replace local 0.0.0.0/0 dev lo table ${t.table}`);
   }
-}
-
-function kind(link: IpLink): string | undefined {
-  return link.linkinfo?.info_kind;
-}
-
-function isUp(link: IpLink): boolean {
-  return (link.flags ?? []).includes('UP');
 }

@@ -1,10 +1,6 @@
-import { formatIPv4, mask } from '../ipv4.js';
-import { NS_LAN } from './names.js';
-
-export interface DhcpReservation {
-  mac: string;
-  ip: string;
-}
+import { netmask, type Cidr } from '../domain/address.js';
+import type { DhcpRange, DhcpReservation } from '../domain/model.js';
+import { NS_LAN } from '../domain/names.js';
 
 export interface DhcpPlan {
   conf: string;
@@ -18,17 +14,17 @@ export interface DhcpPlan {
  */
 export function planDhcp(v: {
   network: string; namespace: string; dir: string;
-  gateway: number; prefix: number; range: { start: number; end: number };
+  private: Cidr; range: DhcpRange;
   reservations: DhcpReservation[];
 }): DhcpPlan {
-  const gw = formatIPv4(v.gateway);
+  const gw = v.private.address;
   const conf = [
     `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
     `interface=${NS_LAN}`,
     'except-interface=lo',
     'bind-interfaces',
     `listen-address=${gw}`,
-    `dhcp-range=${formatIPv4(v.range.start)},${formatIPv4(v.range.end)},${formatIPv4(mask(v.prefix))},1h`,
+    `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private.prefix)},1h`,
     `dhcp-option=option:router,${gw}`,
     `dhcp-option=option:dns-server,${gw}`,
     'dhcp-authoritative',

@@ -1,47 +1,17 @@
-import { formatCidr, formatIPv4, networkOf } from '../ipv4.js';
-import type { PatchKind, TproxySpec } from '../libvirt/network-xml.js';
-import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from './names.js';
-
-/** The upstream side a network was given: from a pool lease or fixed in its metadata. */
-export interface Upstream {
-  bridge: string;
-  address: number;
-  prefix: number;
-  gateway: number;
-  pool?: string;
-}
-
-/** A published port: upstream-address:port (proto) goes to `to`:`toPort` on the private side. */
-export interface ForwardRule {
-  /** Who asked for it: `guest-<uuid>` or `admin`; it tags the rule. */
-  owner: string;
-  proto: 'tcp' | 'udp';
-  port: number;
-  to: string;
-  toPort: number;
-}
-
-/** A guest's own public address, rewritten both ways without connection tracking. */
-export interface OneToOne {
-  owner: string;
-  private: string;
-  public: string;
-}
+import { cidrText, subnetText } from '../domain/address.js';
+import type { ForwardRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream } from '../domain/model.js';
+import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
 
 export interface RouterInput {
-  name: string;
-  uuid: string;
-  bridge: string;
-  private: { address: number; prefix: number };
-  upstream: Upstream;
+  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch'>;
+  /** The upstream side the network holds. */
+  lease: Upstream;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
   mtu: { lan: number; wan: number };
   forwards?: ForwardRule[];
   /** The host's own addresses on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
-  tproxy?: TproxySpec;
-  patch?: PatchKind;
 }
 
 export interface LinkPlan {
@@ -86,48 +56,38 @@ export interface DesiredRouter {
 }
 
 export function planRouter(input: RouterInput): DesiredRouter {
-  const devices = hostDeviceNames(input.uuid);
+  const { network: net, lease } = input;
+  const devices = hostDeviceNames(net.uuid);
+  const kind = net.patch ?? 'veth';
   const oneToOne = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
-  const privateNet = formatCidr(networkOf(input.private.address, input.private.prefix), input.private.prefix);
-  const upstreamAddress = formatIPv4(input.upstream.address);
   return {
-    network: input.name,
-    uuid: input.uuid,
-    namespace: namespaceName(input.name),
+    network: net.name,
+    uuid: net.uuid,
+    namespace: namespaceName(net.name),
     lan: {
-      kind: input.patch ?? 'veth',
-      host: devices.lan,
-      peer: NS_LAN,
-      master: input.bridge,
-      mtu: input.mtu.lan,
-      address: formatCidr(input.private.address, input.private.prefix),
-      mac: routerMac(input.uuid, 'lan'),
+      kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
+      address: cidrText(net.private), mac: routerMac(net.uuid, 'lan'),
     },
     wan: {
-      kind: input.patch ?? 'veth',
-      host: devices.wan,
-      peer: NS_WAN,
-      master: input.upstream.bridge,
-      mtu: input.mtu.wan,
-      address: formatCidr(input.upstream.address, input.upstream.prefix),
-      mac: routerMac(input.uuid, 'wan'),
+      kind, host: devices.wan, peer: NS_WAN, master: lease.bridge, mtu: input.mtu.wan,
+      address: cidrText(lease), mac: routerMac(net.uuid, 'wan'),
     },
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
     // that route out through another interface than the one asking.
     routes: [
-      { dst: 'default', via: formatIPv4(input.upstream.gateway), dev: NS_WAN },
+      { dst: 'default', via: lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
     ],
     proxyNeighbors: oneToOne.map((o) => o.public),
-    ...(input.tproxy ? { tproxy: { mark: input.tproxy.mark, table: input.tproxy.table } } : {}),
+    ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table } } : {}),
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' },
     nft: renderNft({
-      network: input.name, uuid: input.uuid, privateNet, upstreamAddress,
-      privateAddress: formatIPv4(input.private.address), forwards: sortForwards(input.forwards ?? []),
+      network: net.name, uuid: net.uuid, privateNet: subnetText(net.private), upstreamAddress: lease.address,
+      privateAddress: net.private.address, forwards: sortForwards(input.forwards ?? []),
       hostAddresses: [...(input.hostAddresses ?? [])].sort(),
-      oneToOne, ...(input.tproxy ? { tproxy: input.tproxy } : {}),
+      oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}),
     }),
   };
 }

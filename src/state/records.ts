@@ -1,26 +1,13 @@
-import type { PatchKind, TproxySpec } from '../libvirt/network-xml.js';
-import { JsonDir } from './json-dir.js';
+import type { NetworkRecord, Upstream } from '../domain/model.js';
+import { JsonDir } from '../sys/json-dir.js';
+
+export type { NetworkRecord } from '../domain/model.js';
 
 /**
- * What natns knows about one network, one JSON file per UUID. Written by the hook, read by the
- * CLI (the hook must never ask libvirt, so this is also how `natns list` sees the mappings).
+ * What natns knows about one network, one JSON file per UUID: the validated spec, the lease it
+ * holds and its phase. Written by the hook, read by the CLI (the hook must never ask libvirt,
+ * so this is also how `natns list` sees the mappings).
  */
-export interface NetworkRecord {
-  uuid: string;
-  name: string;
-  bridge: string;
-  namespace: string;
-  private: { address: string; prefix: number };
-  upstream: { address: string; prefix: number; bridge: string; gateway: string; pool?: string };
-  dhcp?: { start: string; end: string };
-  tproxy?: TproxySpec;
-  /** Absent: veth (records written before the option existed have none). */
-  patch?: PatchKind;
-  /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
-  phase: 'starting' | 'running' | 'stopped' | 'failed';
-  updated: string;
-}
-
 export class RecordStore {
   private readonly files: JsonDir<NetworkRecord>;
 
@@ -33,7 +20,8 @@ export class RecordStore {
   }
 
   read(uuid: string): NetworkRecord | undefined {
-    return this.files.read(uuid);
+    const record = this.files.read(uuid);
+    return record === undefined ? undefined : upgrade(record);
   }
 
   /**
@@ -61,7 +49,8 @@ export class RecordStore {
 
   /** All records, sorted by network name. */
   list(): NetworkRecord[] {
-    return this.files.list().sort((a, b) => a.name.localeCompare(b.name));
+    return this.files.keys().map((k) => this.read(k)).filter((r): r is NetworkRecord => r !== undefined)
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   findByName(name: string): NetworkRecord | undefined {
@@ -73,4 +62,18 @@ export class RecordStore {
 export function recordFacts(r: Omit<NetworkRecord, 'updated'> & { updated?: string }, withPhase = true): string {
   const { updated: _updated, phase, ...facts } = r;
   return JSON.stringify(withPhase ? { ...facts, phase } : facts);
+}
+
+/**
+ * Records written before natns 0.2 kept the lease under `upstream` and no spec of it: such a
+ * network's upstream spec is its lease's pool, or the lease itself when it had none.
+ */
+function upgrade(record: NetworkRecord): NetworkRecord {
+  if ('lease' in record) return record;
+  const { namespace: _namespace, upstream, ...rest } = record as unknown as { namespace: string; upstream: Upstream } & Omit<NetworkRecord, 'upstream' | 'lease'>;
+  return {
+    ...rest,
+    upstream: upstream.pool ? { kind: 'pool', pool: upstream.pool } : { kind: 'fixed', bridge: upstream.bridge, address: upstream.address, prefix: upstream.prefix, gateway: upstream.gateway },
+    lease: upstream,
+  };
 }

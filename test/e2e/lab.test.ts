@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { openDomains } from '../../src/libvirt/domains.js';
-import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
-import { paths } from '../../src/paths.js';
+import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
+import { paths } from '../../src/sys/paths.js';
 import { assertInstalledHooksCurrent, ensureLibvirtd, restartLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
 import { CLI, Sandbox, sh } from '../helpers/sandbox.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

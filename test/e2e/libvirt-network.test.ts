@@ -1,4 +1,4 @@
-import { hostDeviceNames } from '../../src/plan/names.js';
+import { hostDeviceNames } from '../../src/domain/names.js';
 import { assertInstalledHooksCurrent, ensureLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { networkXml } from '../helpers/xml.js';

@@ -2,20 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRunning } from '../../src/kernel/dnsmasq.js';
-import { namespaceName } from '../../src/plan/names.js';
+import { namespaceName } from '../../src/domain/names.js';
 import { defineNet, domainXml, expectStarted, netDestroy, poolSandbox, portHookData, type TestNet } from '../helpers/hooknet.js';
-import { repoRoot, type Sandbox, sh } from '../helpers/sandbox.js';
+import { type Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
  * DHCP, reservations and port forwards served from inside each network's namespace, driven by
  * the built network and qemu hooks, with namespaces playing the guests and the upstream host.
  */
 let sb: Sandbox;
-let provider: string;
 let upstream: string;
 
 beforeEach(async () => {
-  ({ sb, provider, upstream } = await poolSandbox(true));
+  ({ sb, upstream } = await poolSandbox(true));
 });
 
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { defineNet, expectStarted, netDestroy, poolConfig, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
 

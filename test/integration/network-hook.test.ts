@@ -1,7 +1,7 @@
 import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { repoRoot, type Sandbox, sh } from '../helpers/sandbox.js';
 import { defineNet, netDestroy as destroyNet, netStart as startNet, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 

@@ -11,11 +11,10 @@ import { type Sandbox, sh } from '../helpers/sandbox.js';
  */
 const here = dirname(fileURLToPath(import.meta.url));
 let sb: Sandbox;
-let provider: string;
 let upstream: string;
 
 beforeEach(async () => {
-  ({ sb, provider, upstream } = await poolSandbox(true));
+  ({ sb, upstream } = await poolSandbox(true));
 });
 
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { hostDeviceNames, namespaceName } from '../../src/plan/names.js';
+import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { defineNet, expectStarted, netDestroy, poolConfig, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 import { HOOK, type Sandbox, sh } from '../helpers/sandbox.js';
 

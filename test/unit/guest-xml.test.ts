@@ -1,6 +1,5 @@
 import { readDomain } from '../../src/libvirt/domain-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
-import { parseIPv4 } from '../../src/ipv4.js';
 import { parseLeases, planDhcp } from '../../src/plan/dnsmasq.js';
 import { planRouter } from '../../src/plan/router.js';
 import { domainXml } from '../helpers/hooknet.js';
@@ -12,7 +11,7 @@ const read = (metadata: string, network = 'priv0') =>
 describe('guest metadata', () => {
   test('reads reservations and forwards, with the MAC of the guest on that network', () => {
     const g = read('<natns:address network="priv0" ip="10.0.0.100"/><natns:forward network="priv0" proto="tcp" port="8080" to-port="80"/><natns:forward network="priv0" proto="udp" port="53"/>');
-    expect(g).toEqual({
+    expect(g.spec).toEqual({
       name: 'web1', uuid: UUID,
       networks: [{ network: 'priv0', mac: '52:54:00:aa:bb:cc', ip: '10.0.0.100', forwards: [{ proto: 'tcp', port: 8080, toPort: 80 }, { proto: 'udp', port: 53, toPort: 53 }] }],
     });
@@ -20,7 +19,7 @@ describe('guest metadata', () => {
 
   test('a guest without natns metadata is left alone', () => {
     const g = readDomain(child(parseXml('<domain><name>x</name><uuid>u</uuid></domain>', 't'), 'domain')!);
-    expect(g.networks).toBeUndefined();
+    expect(g.spec).toBeUndefined();
   });
 
   test.each([
@@ -39,7 +38,7 @@ describe('dnsmasq plan', () => {
   test('binds the private side only and renders reservations (golden)', () => {
     const plan = planDhcp({
       network: 'tenant-a', namespace: 'natns-tenant-a', dir: '/var/lib/natns/dhcp/u',
-      gateway: parseIPv4('10.0.0.1', 't'), prefix: 24, range: { start: parseIPv4('10.0.0.100', 't'), end: parseIPv4('10.0.0.199', 't') },
+      private: { address: '10.0.0.1', prefix: 24 }, range: { start: '10.0.0.100', end: '10.0.0.199' },
       reservations: [{ mac: '52:54:00:00:00:02', ip: '10.0.0.20' }, { mac: '52:54:00:00:00:01', ip: '10.0.0.10' }],
     });
     expect(plan.conf).toBe(`# natns: DHCP and DNS for network tenant-a in namespace natns-tenant-a (generated; edits are overwritten)
@@ -67,9 +66,8 @@ pid-file=/var/lib/natns/dhcp/u/dnsmasq.pid
 describe('forwards in the nft table', () => {
   test('DNAT per published port, forwarded traffic accepted, hairpin SNAT to the gateway (golden)', () => {
     const plan = planRouter({
-      name: 'n', uuid: UUID, bridge: 'virbr1',
-      private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
-      upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't') },
+      network: { name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 } },
+      lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
       mtu: { lan: 1500, wan: 1500 },
       forwards: [
         { owner: 'admin', proto: 'udp', port: 53, to: '10.0.0.5', toPort: 53 },
@@ -104,19 +102,20 @@ describe('forwards in the nft table', () => {
 
 describe('1:1 and transparent proxy', () => {
   test('a public address needs the private one, and takes address or pool', () => {
-    expect(read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" pool="default"/>').networks![0]!.public).toEqual({ pool: 'default' });
+    expect(read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" pool="default"/>').spec!.networks[0]!.public).toEqual({ pool: 'default' });
     expect(() => read('<natns:public network="priv0" address="198.51.100.150"/>')).toThrow(/needs the guest's private address/);
     expect(() => read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" address="198.51.100.150" pool="p"/>')).toThrow(/either address="..." or pool="..."/);
   });
 
   test('renders stateless rewriting, proxy ARP route, untracked accept and tproxy (golden)', () => {
     const plan = planRouter({
-      name: 'n', uuid: UUID, bridge: 'virbr1',
-      private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
-      upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't') },
+      network: {
+        name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 },
+        tproxy: { proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 },
+      },
+      lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
       mtu: { lan: 1500, wan: 1500 },
       oneToOne: [{ owner: 'guest-x', private: '10.0.0.100', public: '198.51.100.150' }],
-      tproxy: { proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 },
     });
     expect(plan.routes).toEqual([
       { dst: 'default', via: '198.51.100.1', dev: 'wan' },

@@ -1,5 +1,4 @@
-import { InputError } from '../../src/errors.js';
-import { formatIPv4, parseIPv4 } from '../../src/ipv4.js';
+import { InputError } from '../../src/domain/errors.js';
 import { readNetworkHookCall } from '../../src/libvirt/hook-input.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
@@ -25,14 +24,14 @@ describe('network XML', () => {
   test('reads the natns metadata of a pool network', () => {
     const net = read(networkXml({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' }));
     expect(net).toMatchObject({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' });
-    expect(formatIPv4(net.nat!.private.address)).toBe('10.0.0.1');
-    expect(net.nat!.private.prefix).toBe(24);
-    expect(net.nat!.upstream).toEqual({ kind: 'pool', pool: 'default' });
+    expect(net.spec!.private.address).toBe('10.0.0.1');
+    expect(net.spec!.private.prefix).toBe(24);
+    expect(net.spec!.upstream).toEqual({ kind: 'pool', pool: 'default' });
   });
 
   test('accepts any namespace prefix the admin chose', () => {
     const net = read(networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', natnsPrefix: 'nn', upstream: '<nn:upstream pool="p1"/>' }));
-    expect(net.nat!.upstream).toEqual({ kind: 'pool', pool: 'p1' });
+    expect(net.spec!.upstream).toEqual({ kind: 'pool', pool: 'p1' });
   });
 
   test('reads a fixed upstream address', () => {
@@ -40,21 +39,21 @@ describe('network XML', () => {
       name: 'n', uuid: UUID, bridge: 'virbr1',
       upstream: '<natns:upstream bridge="br0" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/>',
     }));
-    const up = net.nat!.upstream;
+    const up = net.spec!.upstream;
     expect(up.kind).toBe('fixed');
     if (up.kind === 'fixed') {
-      expect([up.bridge, formatIPv4(up.address), up.prefix, formatIPv4(up.gateway)]).toEqual(['br0', '198.51.100.120', 24, '198.51.100.1']);
+      expect([up.bridge, up.address, up.prefix, up.gateway]).toEqual(['br0', '198.51.100.120', 24, '198.51.100.1']);
     }
   });
 
   test('a network without natns metadata is left alone, whatever its name', () => {
     const net = read('<network><name>default</name><uuid>x</uuid><forward mode="nat"/><ip address="192.168.122.1"/></network>');
-    expect(net.nat).toBeUndefined();
+    expect(net.spec).toBeUndefined();
   });
 
   test('metadata in another namespace URI is not ours', () => {
     const xml = networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1' }).replace('urn:natns:network:1', 'urn:other:1');
-    expect(read(xml).nat).toBeUndefined();
+    expect(read(xml).spec).toBeUndefined();
   });
 
   test.each([
@@ -126,7 +125,7 @@ describe('dhcp metadata', () => {
   const withDhcp = (dhcp: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${dhcp}` });
   test('reads a range', () => {
     const net = read(withDhcp('<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>'));
-    expect(net.nat!.dhcp).toEqual({ start: parseIPv4('10.0.0.100', 't'), end: parseIPv4('10.0.0.199', 't') });
+    expect(net.spec!.dhcp).toEqual({ start: '10.0.0.100', end: '10.0.0.199' });
   });
   test.each([
     ['a reversed range', '<natns:dhcp start="10.0.0.199" end="10.0.0.100"/>', /comes after end/],
@@ -140,7 +139,7 @@ describe('dhcp metadata', () => {
 describe('tproxy metadata', () => {
   const withTproxy = (t: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${t}` });
   test('reads ports, mark and table', () => {
-    expect(read(withTproxy('<natns:tproxy proto="tcp" ports="443,80,80" to-port="3128" mark="1" table="100"/>')).nat!.tproxy)
+    expect(read(withTproxy('<natns:tproxy proto="tcp" ports="443,80,80" to-port="3128" mark="1" table="100"/>')).spec!.tproxy)
       .toEqual({ proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 });
   });
   test.each([
@@ -155,9 +154,9 @@ describe('tproxy metadata', () => {
 describe('patch metadata', () => {
   const withPatch = (p: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${p}` });
   test('macvlan is read, veth is the default and is not recorded', () => {
-    expect(read(withPatch('<natns:patch type="macvlan"/>')).nat!.patch).toBe('macvlan');
-    expect(read(withPatch('<natns:patch type="veth"/>')).nat!.patch).toBeUndefined();
-    expect(read(withPatch('')).nat!.patch).toBeUndefined();
+    expect(read(withPatch('<natns:patch type="macvlan"/>')).spec!.patch).toBe('macvlan');
+    expect(read(withPatch('<natns:patch type="veth"/>')).spec!.patch).toBeUndefined();
+    expect(read(withPatch('')).spec!.patch).toBeUndefined();
   });
   test('an unknown kind is refused by name', () => {
     expect(refusal(withPatch('<natns:patch type="ipvlan"/>'))).toMatch(/<patch type> must be veth or macvlan, not 'ipvlan'/);

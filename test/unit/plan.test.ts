@@ -1,17 +1,13 @@
-import { parseIPv4 } from '../../src/ipv4.js';
-import { NOTHING, type ObservedRouter } from '../../src/kernel/observe.js';
-import { diffRouter, isEmpty } from '../../src/plan/diff.js';
-import { deviceTag, hostDeviceNames, namespaceName, routerMac } from '../../src/plan/names.js';
+import { diffRouter, type RouterChanges } from '../../src/plan/diff.js';
+import { NOTHING, type ObservedRouter } from '../../src/plan/observed.js';
+import { deviceTag, hostDeviceNames, namespaceName, routerMac } from '../../src/domain/names.js';
 import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
 
 const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
 
 const input: RouterInput = {
-  name: 'tenant-a',
-  uuid: UUID,
-  bridge: 'virbr10',
-  private: { address: parseIPv4('10.0.0.1', 't'), prefix: 24 },
-  upstream: { bridge: 'br0', address: parseIPv4('198.51.100.101', 't'), prefix: 24, gateway: parseIPv4('198.51.100.1', 't'), pool: 'default' },
+  network: { name: 'tenant-a', uuid: UUID, bridge: 'virbr10', private: { address: '10.0.0.1', prefix: 24 } },
+  lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1', pool: 'default' },
   mtu: { lan: 1500, wan: 9000 },
 };
 
@@ -163,7 +159,7 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
 }
 
 describe('macvlan patches', () => {
-  const plan = planRouter({ ...input, patch: 'macvlan' });
+  const plan = planRouter({ ...input, network: { ...input.network, patch: 'macvlan' } });
   const macvlan = (ifindex: number, ifname: string, lower: number, address: string, mtu: number, cidr: string) => ({
     ifindex, ifname, link_index: lower, link_netnsid: 0, flags: ['UP'], mtu, address,
     linkinfo: { info_kind: 'macvlan', info_data: { mode: 'bridge' } },
@@ -204,3 +200,7 @@ describe('macvlan patches', () => {
     expect(c.differences).toEqual([`${plan.lan.host} is left from a veth patch`, 'wan in natns-tenant-a is not a macvlan of br0']);
   });
 });
+
+function isEmpty(c: RouterChanges): boolean {
+  return c.conflicts.length === 0 && c.differences.length === 0;
+}

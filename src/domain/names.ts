@@ -38,3 +38,14 @@ export function routerMac(uuid: string, side: 'lan' | 'wan'): string {
   const h = createHash('sha256').update(`${uuid.toLowerCase()}:${side}`).digest();
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
+
+/** Everything a router is called by: enough to remove it without its plan. */
+export interface RouterNames {
+  namespace: string;
+  /** The host ends of the veth patches (reserved, never created, for macvlan patches). */
+  hostDevices: { lan: string; wan: string };
+}
+
+export function routerNames(network: string, uuid: string): RouterNames {
+  return { namespace: namespaceName(network), hostDevices: hostDeviceNames(uuid) };
+}

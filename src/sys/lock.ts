@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 
 /**
  * An exclusive lock file holding the owner's pid. A lock whose owner died (killed hook, reboot)

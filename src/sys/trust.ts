@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 
 /**
  * natns runs as root in libvirt's start path: a config or state that someone else can write

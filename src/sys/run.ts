@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { NatnsError } from '../errors.js';
+import { NatnsError } from '../domain/errors.js';
 
 export interface RunResult {
   stdout: string;
@@ -7,14 +7,23 @@ export interface RunResult {
   exitCode: number;
 }
 
+export interface RunOptions {
+  input?: string;
+  /** Send stdout and stderr to this file instead of capturing them (a daemon that detaches). */
+  outputFile?: string;
+}
+
 /** Count of processes natns has spawned; the hook reports it and tests hold it to a budget. */
 export const spawned = { count: 0 };
 
 /** Run argv (never through a shell) and return whatever happened; callers decide what failure means. */
-export async function run(file: string, args: string[], input?: string): Promise<RunResult> {
+export async function run(file: string, args: string[], options: RunOptions | string = {}): Promise<RunResult> {
+  const { input, outputFile } = typeof options === 'string' ? { input: options, outputFile: undefined } : options;
   spawned.count += 1;
+  const output = outputFile === undefined ? {} : { stdout: { file: outputFile }, stderr: { file: outputFile } };
   const result = await execa(file, args, {
     ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+    ...output,
     reject: false,
     stripFinalNewline: false,
     env: { LC_ALL: 'C' },
@@ -26,12 +35,12 @@ export async function run(file: string, args: string[], input?: string): Promise
   if (result.failed && result.exitCode === undefined) {
     throw new NatnsError(`cannot run ${file}: ${result.shortMessage}`, { cause: result });
   }
-  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode ?? 1 };
+  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 1 };
 }
 
 /** Run and throw a readable error on a non-zero exit. */
 export async function runChecked(file: string, args: string[], what: string, input?: string): Promise<string> {
-  const result = await run(file, args, input);
+  const result = await run(file, args, input === undefined ? {} : { input });
   if (result.exitCode !== 0) {
     throw new NatnsError(`${what}: ${explainKernelError(result.stderr)}`, { cause: result });
   }

@@ -1,0 +1,149 @@
+/**
+ * The natns vocabulary, once: what a network, its upstream lease, a guest and what it publishes
+ * are. The XML readers produce these, the planner and the kernel layer consume them and the
+ * stores keep them as they are. Addresses are canonical strings (see address.ts).
+ */
+import type { Cidr } from './address.js';
+
+export type Proto = 'tcp' | 'udp';
+
+/**
+ * How the router namespace joins the two bridges. veth: a veth pair per side, its host end a
+ * port of the bridge. macvlan: a macvlan of each bridge (or, upstream, of a NIC) moved into the
+ * namespace, one hop less per packet; the host itself cannot reach a macvlan's addresses.
+ */
+export type PatchKind = 'veth' | 'macvlan';
+
+/** Where a network's upstream address comes from: a pool of the host config, or fixed in the metadata. */
+export type UpstreamSpec =
+  | { kind: 'pool'; pool: string }
+  | { kind: 'fixed'; bridge: string; address: string; prefix: number; gateway: string };
+
+export type FixedUpstream = Extract<UpstreamSpec, { kind: 'fixed' }>;
+
+/** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
+export interface TproxySpec {
+  proto: Proto;
+  ports: number[];
+  toPort: number;
+  mark: number;
+  table: number;
+}
+
+export interface DhcpRange {
+  start: string;
+  end: string;
+}
+
+/** A natns network: what its libvirt definition and natns metadata ask for, validated. */
+export interface NetworkSpec {
+  name: string;
+  uuid: string;
+  /** The libvirt bridge guests plug into. */
+  bridge: string;
+  /** The private gateway the router holds, with the subnet's prefix. */
+  private: Cidr;
+  upstream: UpstreamSpec;
+  /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
+  dhcp?: DhcpRange;
+  tproxy?: TproxySpec;
+  /** Absent: veth. */
+  patch?: PatchKind;
+}
+
+/** The upstream side a network (or a 1:1 guest) holds: leased from a pool or fixed. */
+export interface Upstream {
+  bridge: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  pool?: string;
+}
+
+/** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
+export type Phase = 'starting' | 'running' | 'stopped' | 'failed';
+
+/** What natns keeps per network: the spec as validated, the lease it holds, and its phase. */
+export interface NetworkRecord extends NetworkSpec {
+  lease: Upstream;
+  phase: Phase;
+  updated: string;
+}
+
+/** Who holds an upstream address. */
+export interface LeaseOwner {
+  uuid: string;
+  /** The network or guest name, for messages only; the UUID is the key. */
+  name: string;
+  pool?: string;
+  /** A guest's 1:1 public address; absent: a network's upstream address. */
+  kind?: 'guest';
+}
+
+export interface Lease {
+  bridge: string;
+  address: string;
+  owner: LeaseOwner;
+}
+
+export interface PortForward {
+  proto: Proto;
+  port: number;
+  toPort: number;
+}
+
+/** What one guest asks of one natns network. */
+export interface GuestOnNetwork {
+  network: string;
+  mac: string;
+  /** The reserved address (DHCP reservation, and the target of its forwards). */
+  ip?: string;
+  forwards: PortForward[];
+  /** 1:1 NAT: a public address of its own, fixed or from a pool. */
+  public?: { address?: string; pool?: string };
+  /** The public address actually leased (set when the guest starts). */
+  publicAddress?: string;
+}
+
+/** A guest with natns metadata, validated. */
+export interface GuestSpec {
+  name: string;
+  uuid: string;
+  networks: GuestOnNetwork[];
+}
+
+/** A running guest's natns extras, kept so a network (re)start can restore them. */
+export interface GuestRecord extends GuestSpec {
+  updated: string;
+}
+
+/** A forward an admin added by hand (`natns forward add`), kept per network UUID. */
+export interface AdminForward extends PortForward {
+  to: string;
+}
+
+/** A published port: upstream-address:port (proto) goes to `to`:`toPort` on the private side. */
+export interface ForwardRule extends AdminForward {
+  /** Who asked for it: `guest-<uuid>` or `admin`; it tags the rule. */
+  owner: string;
+}
+
+/** A guest's own public address, rewritten both ways without connection tracking. */
+export interface OneToOne {
+  owner: string;
+  private: string;
+  public: string;
+}
+
+export interface DhcpReservation {
+  mac: string;
+  ip: string;
+}
+
+/** A guest interface plugged into a network, from the network hook's port-created event. */
+export interface PortRecord {
+  port: string;
+  vm: string;
+  vmUuid: string;
+  mac: string;
+}

@@ -1,0 +1,102 @@
+import { join } from 'node:path';
+import { compareAddresses } from '../domain/address.js';
+import type { HostConfig, PoolConfig } from '../config/config.js';
+import { InputError } from '../domain/errors.js';
+import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
+import { checkpoint } from '../sys/checkpoint.js';
+import { withLock } from '../sys/lock.js';
+import { lowestFree, rangeSize } from './allocator.js';
+import type { FileLeaseStore } from './leases.js';
+
+/**
+ * Upstream addresses for networks and 1:1 guests: one object the core asks, whatever keeps the
+ * leases. Addresses are unique per upstream bridge (one L2 segment), pooled or fixed.
+ */
+export interface Ipam {
+  /**
+   * The owner's address: the one it had before if it still fits, else the lowest free one of its
+   * pool, or the fixed one from its spec if nobody else holds it. A changed spec hands the old
+   * address back.
+   */
+  claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Upstream): Promise<Upstream>;
+  /** Return an address to its pool, if `ownerUuid` still holds it. */
+  release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void>;
+  leases(): Promise<Lease[]>;
+}
+
+/** Leases as files on this host (the embedded default), one lock per upstream bridge around them. */
+export class FileIpam implements Ipam {
+  constructor(
+    private readonly store: FileLeaseStore,
+    private readonly lockDir: string,
+    private readonly config: () => HostConfig,
+  ) {}
+
+  async claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Upstream): Promise<Upstream> {
+    const pool = spec.kind === 'pool' ? poolOf(spec.pool, this.config()) : undefined;
+    const bridge = pool?.bridge ?? (spec as FixedUpstream).bridge;
+    // The lock is held only around the lease files, never across kernel work.
+    const upstream = await this.locked(bridge, async () =>
+      pool ? this.leaseFromPool(pool, owner, previous) : this.claimFixed(spec as FixedUpstream, owner),
+    );
+    if (previous && (previous.bridge !== upstream.bridge || previous.address !== upstream.address)) {
+      await this.release(previous, owner.uuid);
+    }
+    return upstream;
+  }
+
+  async release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void> {
+    await this.locked(lease.bridge, async () => this.store.release(lease.bridge, lease.address, ownerUuid));
+  }
+
+  async leases(): Promise<Lease[]> {
+    return this.store.all();
+  }
+
+  /** One lock per upstream bridge guards its lease files, for claims and releases alike. */
+  private locked<T>(bridge: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.lockDir, `bridge-${bridge}.lock`), fn);
+  }
+
+  private leaseFromPool(pool: PoolConfig, owner: LeaseOwner, previous: Upstream | undefined): Upstream {
+    const fromPool = (address: string): Upstream => ({
+      bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
+    });
+    const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
+    const candidates = previous && previous.bridge === pool.bridge && inRange(previous.address)
+      ? [previous.address]
+      : this.store.leasesOf(pool.bridge, owner.uuid).filter(inRange);
+    for (const a of candidates) {
+      if (this.store.claim(pool.bridge, a, { ...owner, pool: pool.name }) === undefined) return fromPool(a);
+    }
+    const address = lowestFree(pool.first, pool.last, this.store.used(pool.bridge));
+    if (address === undefined) {
+      throw new InputError(
+        `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased; widen the pool in the natns config or free an address with 'natns release NETWORK'`,
+      );
+    }
+    const other = this.store.claim(pool.bridge, address, { ...owner, pool: pool.name });
+    checkpoint();
+    if (other) throw new InputError(`upstream address ${address} was taken by '${other.name}' while allocating; start the network again`);
+    return fromPool(address);
+  }
+
+  private claimFixed(spec: FixedUpstream, owner: LeaseOwner): Upstream {
+    const other = this.store.claim(spec.bridge, spec.address, owner);
+    if (other) {
+      throw new InputError(`upstream address ${spec.address} on ${spec.bridge} is already used by '${other.name}' (${other.uuid}); give this network another address`);
+    }
+    return { bridge: spec.bridge, address: spec.address, prefix: spec.prefix, gateway: spec.gateway };
+  }
+}
+
+export function poolOf(name: string, config: HostConfig): PoolConfig {
+  const pool = config.pools.get(name);
+  if (!pool) {
+    const known = [...config.pools.keys()];
+    throw new InputError(
+      `upstream pool '${name}' is not defined in the natns config${known.length ? ` (defined: ${known.join(', ')})` : ' (no pools are defined)'}`,
+    );
+  }
+  return pool;
+}

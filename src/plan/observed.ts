@@ -1,0 +1,72 @@
+/**
+ * What the kernel holds for one router, in the shapes `ip -j` prints: the diff's input. The
+ * kernel layer fills it in; the planner only reads it, so the diff stays pure.
+ */
+export interface IpLink {
+  ifindex: number;
+  ifname: string;
+  link_index?: number;
+  /** Set when the link's peer or lower device lives in another namespace. */
+  link_netnsid?: number;
+  flags?: string[];
+  mtu?: number;
+  master?: string;
+  address?: string;
+  operstate?: string;
+  inet6_addr_gen_mode?: string;
+  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+
+export interface IpRoute {
+  dst: string;
+  table?: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  type?: string;
+}
+
+export interface IpRule {
+  priority: number;
+  src?: string;
+  fwmark?: string;
+  table?: string;
+}
+
+export interface IpNeighbor {
+  dst: string;
+  dev?: string;
+  proxy?: null;
+}
+
+export interface ObservedRouter {
+  namespace: boolean;
+  /** The two host-side veth ends, by name; absent when missing. */
+  host: Record<string, IpLink>;
+  /** ifindex of each bridge (or macvlan lower) the router joins, in the host namespace. */
+  lowers: Record<string, number>;
+  /** Links inside the namespace with their addresses. */
+  ns: IpLink[];
+  /** Routes of the main table. */
+  routes: IpRoute[];
+  /** Routes of every other table (the transparent proxy's local route lives in one). */
+  tableRoutes: IpRoute[];
+  proxyNeighbors: IpNeighbor[];
+  rules: IpRule[];
+  sysctls: Record<string, string>;
+  nft: string | undefined;
+}
+
+export const NOTHING: ObservedRouter = {
+  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
+};
+
+export function linkKind(link: IpLink): string | undefined {
+  return link.linkinfo?.info_kind;
+}
+
+export function isUp(link: IpLink): boolean {
+  return (link.flags ?? []).includes('UP');
+}
