@@ -8,7 +8,8 @@
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
+# The image writes the module list (GUEST_MODULES in image.ts) in load order.
+for m in $(cat /lib/modules/load-order); do
   insmod /lib/modules/$m.ko 2>/dev/null
 done
 for arg in $(cat /proc/cmdline); do

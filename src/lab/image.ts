@@ -58,6 +58,7 @@ export function guestImage(cacheDir = '/var/cache/natns/guest'): GuestImage {
     { path: 'init', type: 'file', mode: 0o755, data: init },
     { path: 'etc/udhcpc.sh', type: 'file', mode: 0o755, data: udhcpc },
     ...modules.map((m) => ({ path: `lib/modules/${m.name}.ko`, type: 'file' as const, data: m.data })),
+    { path: 'lib/modules/load-order', type: 'file', data: Buffer.from(`${GUEST_MODULES.join('\n')}\n`) },
   ];
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (let d = dir; d !== cacheDir && d.length > cacheDir.length; d = join(d, '..')) chmodSync(d, 0o755);

@@ -30,7 +30,12 @@ export function parseXml(xml: string, what: string): XmlNode {
   if (valid !== true) {
     throw new InputError(`${what} is not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
   }
-  return parser.parse(xml) as XmlNode;
+  try {
+    return parser.parse(xml) as XmlNode;
+  } catch (err) {
+    // The validator lets a few truncated documents through ('<h/') that the parser then rejects.
+    throw new InputError(`${what} is not well-formed XML (${(err as Error).message.split('\n')[0]})`);
+  }
 }
 
 export function children(node: XmlNode | undefined, tag: string): XmlNode[] {

@@ -74,3 +74,11 @@ test('a failed start through libvirt leaves no bridge behind, and the next net-s
   expect((await virsh('net-destroy', net.name)).exitCode).toBe(0);
   expect(await sb.leftovers()).toEqual([]);
 });
+
+test("a running libvirt network that is not natns's, with a name natns would refuse for its own, never fails natns check --repair", async () => {
+  const name = `${sb.id} a plain network with spaces, longer than natns allows its own`;
+  await defineNetwork(`<network><name>${name}</name><bridge name='${sb.name('pl')}'/></network>`, name);
+  expect((await virsh('net-start', name)).exitCode).toBe(0);
+  const repaired = await systemCli(['check', '--repair']);
+  expect({ code: repaired.exitCode, err: repaired.stderr }).toEqual({ code: 0, err: '' });
+});

@@ -154,3 +154,15 @@ test('natns show lists the guests plugged into a network, from the port events',
   show = JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout);
   expect(show.guests).toEqual([]);
 });
+
+test('a kernel failure while stopping a guest is a failure (exit 1), not bad input (exit 2)', async () => {
+  const net = defineNet(sb, '1');
+  await started(net);
+  const g = guest(net, sb.name('vm1'), '52:54:00:aa:0a:01', `<natns:address network="${net.name}" ip="10.0.0.100"/><natns:forward network="${net.name}" proto="tcp" port="8080" to-port="80"/>`);
+  expect((await sb.qemuHook([g.name, 'start', 'begin', '-'], g.xml)).exitCode).toBe(0);
+  // The network's bridge vanishes under natns (an admin's ip link del): withdrawing the forward fails.
+  await sh('ip', ['link', 'del', net.bridge]);
+  const stop = await sb.qemuHook([g.name, 'stopped', 'end', '-'], g.xml);
+  expect({ code: stop.exitCode, lines: stop.stderr.trim().split('\n').length }).toEqual({ code: 1, lines: 1 });
+  expect(stop.stderr).toMatch(new RegExp(`^natns: guest ${g.name}: could not withdraw its forwards from ${net.name}: .*bridge ${net.bridge} does not exist`));
+});

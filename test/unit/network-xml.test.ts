@@ -162,3 +162,12 @@ describe('patch metadata', () => {
     expect(refusal(withPatch('<natns:patch type="ipvlan"/>'))).toMatch(/<patch type> must be veth or macvlan, not 'ipvlan'/);
   });
 });
+
+test('a network that is not natns\'s may have any name libvirt accepts', () => {
+  for (const name of ['a name with spaces', 'x'.repeat(80), 'ünïcode']) {
+    const net = readNetwork(child(parseXml(`<network><name>${name}</name><uuid>5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10</uuid><bridge name="virbr3"/></network>`, 't'), 'network')!);
+    expect(net).toEqual({ name, uuid: '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10', bridge: 'virbr3', spec: undefined });
+  }
+  // natns's own networks still need a name it can use for namespaces and files.
+  expect(() => read(networkXml({ name: 'a name with spaces', uuid: UUID, bridge: 'virbr1' }))).toThrow(/cannot be used with natns/);
+});
