@@ -30,6 +30,17 @@ export interface TproxySpec {
   table: number;
 }
 
+/**
+ * A service in the router namespace opened by the admin: its input chain drops everything but
+ * DHCP, DNS and ICMP from the guests otherwise.
+ */
+export interface InputRule {
+  proto: Proto;
+  ports: number[];
+  /** Which side may reach it: the guests (lan), the upstream network (wan) or both. */
+  from: 'lan' | 'wan' | 'any';
+}
+
 export interface DhcpRange {
   start: string;
   end: string;
@@ -49,6 +60,8 @@ export interface NetworkSpec {
   tproxy?: TproxySpec;
   /** Absent: veth. */
   patch?: PatchKind;
+  /** Services in the namespace opened beyond DHCP, DNS and ICMP; absent: none. */
+  inputs?: InputRule[];
 }
 
 /** The upstream side a network (or a 1:1 guest) holds: leased from a pool or fixed. */

@@ -1,6 +1,6 @@
 import { compareAddresses, contains, isHostAddress, parseAddress, parsePrefixLength, subnetText } from '../domain/address.js';
 import { InputError, withContext } from '../domain/errors.js';
-import type { DhcpRange, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec } from '../domain/model.js';
+import type { DhcpRange, InputRule, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import {
   checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
@@ -73,9 +73,10 @@ function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | '
   const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
+  const inputs = prefixedChildren(nat, prefix, 'input').map(readInput);
   return {
     private: privateCidr, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
-    ...(patch === 'macvlan' ? { patch } : {}),
+    ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}),
   };
 }
 
@@ -85,11 +86,23 @@ function readPatch(node: XmlNode): PatchKind {
   return type;
 }
 
+function readInput(node: XmlNode): InputRule {
+  const proto = parseProto(attr(node, 'proto') ?? 'tcp', '<input>');
+  const ports = readPorts(requireAttr(node, 'input', 'ports'), '<input ports>');
+  const from = attr(node, 'from') ?? 'lan';
+  if (from !== 'lan' && from !== 'wan' && from !== 'any') throw new InputError(`<input from> must be lan, wan or any, not '${printable(from)}'`);
+  return { proto, ports, from };
+}
+
+function readPorts(text: string, what: string): number[] {
+  const ports = [...new Set(text.split(',').map((p) => parsePort(p.trim(), what)))].sort((a, b) => a - b);
+  if (ports.length > 64) throw new InputError(`${what} lists more than 64 ports`);
+  return ports;
+}
+
 function readTproxy(node: XmlNode): TproxySpec {
   const proto = parseProto(attr(node, 'proto') ?? 'tcp', '<tproxy>');
-  const portsText = requireAttr(node, 'tproxy', 'ports');
-  const ports = [...new Set(portsText.split(',').map((p) => parsePort(p.trim(), '<tproxy ports>')))].sort((a, b) => a - b);
-  if (ports.length > 64) throw new InputError('<tproxy ports> lists more than 64 ports');
+  const ports = readPorts(requireAttr(node, 'tproxy', 'ports'), '<tproxy ports>');
   const toPort = parsePort(requireAttr(node, 'tproxy', 'to-port'), '<tproxy to-port>');
   const mark = wholeNumber(attr(node, 'mark') ?? '1', '<tproxy mark>', 1, 0xffffffff);
   const table = wholeNumber(attr(node, 'table') ?? '100', '<tproxy table>', 1, 0x7fffffff);

@@ -1,9 +1,9 @@
-import { cidrText, subnetText } from '../domain/address.js';
-import type { ForwardRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream } from '../domain/model.js';
+import { cidrText, compareAddresses, subnetText } from '../domain/address.js';
+import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
 
 export interface RouterInput {
-  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch'>;
+  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs'>;
   /** The upstream side the network holds. */
   lease: Upstream;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
@@ -87,7 +87,7 @@ export function planRouter(input: RouterInput): DesiredRouter {
       network: net.name, uuid: net.uuid, privateNet: subnetText(net.private), upstreamAddress: lease.address,
       privateAddress: net.private.address, forwards: sortForwards(input.forwards ?? []),
       hostAddresses: [...(input.hostAddresses ?? [])].sort(),
-      oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}),
+      oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
     }),
   };
 }
@@ -97,79 +97,111 @@ function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
   return [...forwards].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
 }
 
+/** An nft anonymous set (or the lone element), in nft's own order: by address, prefixes first. */
+function nftSet(items: string[]): string {
+  const sorted = [...new Set(items)].sort((x, y) => compareAddresses(x.split('/')[0]!, y.split('/')[0]!) || y.length - x.length);
+  return sorted.length === 1 ? sorted[0]! : `{ ${sorted.join(', ')} }`;
+}
+
+function nftPorts(ports: number[]): string {
+  return ports.length === 1 ? String(ports[0]) : `{ ${ports.join(', ')} }`;
+}
+
 /**
- * One table owned by natns, in exactly the form `nft list table` prints it back. Forwarding is
- * closed by default: guests may go out, replies come back, and only published ports come in.
- * Guests may not use a source outside their subnet, nor reach the host's own addresses on the
- * upstream bridge.
+ * One table owned by natns, in exactly the form `nft list table` prints it back.
+ * - raw: the upstream side never speaks with the router's own or the guests' addresses
+ *   (anti-spoofing before any rewrite or DNAT), then stateless 1:1 NAT.
+ * - input: the namespace itself answers only ICMP, and DHCP and DNS from the guests (plus the
+ *   transparent proxy and what the admin opens with <natns:input>).
+ * - forward: closed by default. The host's own upstream addresses are dropped first, so no
+ *   accept (not even for untracked 1:1 traffic) lets guests reach them; guests may not use a
+ *   source outside their subnet; they may go out, replies come back, published ports come in.
  * Outbound traffic is SNATed to the network's own upstream address rather than masqueraded,
  * which is cheaper and never picks a wrong source. A guest reaching a published port of its own
  * network (hairpin) is SNATed to the private gateway, so the reply comes back through the router.
  */
 function renderNft(v: {
   network: string; uuid: string; privateNet: string; upstreamAddress: string; privateAddress: string; forwards: ForwardRule[];
-  hostAddresses: string[]; oneToOne: OneToOne[]; tproxy?: TproxySpec;
+  hostAddresses: string[]; oneToOne: OneToOne[]; tproxy?: TproxySpec; dhcp: boolean; inputs: InputRule[];
 }): string {
   const lines = [
     `table ip ${NFT_TABLE} {`,
-    `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
-  ];
-  if (v.oneToOne.length > 0) {
+    `	comment "natns router for network ${v.network} (${v.uuid})"`,
+    `	chain raw {`,
+    `		type filter hook prerouting priority raw; policy accept;`,
+    `		iifname "${NS_WAN}" ip saddr ${nftSet([v.privateNet, v.upstreamAddress, ...v.oneToOne.map((o) => o.public)])} drop comment "natns:antispoof-wan"`,
     // Stateless 1:1 NAT: rewritten before routing and never tracked, so every protocol and both
-    // directions work, and the masquerade below (a conntrack NAT hook) never sees these packets.
-    lines.push(
-      `\tchain raw {`,
-      `\t\ttype filter hook prerouting priority raw; policy accept;`,
-      ...v.oneToOne.flatMap((o) => [
-        `\t\tiifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
-        `\t\tiifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${v.privateNet} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
-      ]),
-      `\t}`,
-      ``,
-    );
-  }
+    // directions work, and the SNAT below (a conntrack NAT hook) never sees these packets. The
+    // network's own upstream address stays tracked, so its published ports work by hairpin.
+    ...v.oneToOne.flatMap((o) => [
+      `		iifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
+      `		iifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${nftSet([v.privateNet, v.upstreamAddress])} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
+    ]),
+    `	}`,
+    ``,
+  ];
   if (v.tproxy) {
     const t = v.tproxy;
-    const ports = t.ports.length === 1 ? String(t.ports[0]) : `{ ${t.ports.join(', ')} }`;
     lines.push(
-      `\tchain mangle {`,
-      `\t\ttype filter hook prerouting priority mangle; policy accept;`,
-      `\t\tiifname "${NS_LAN}" ${t.proto} dport ${ports} tproxy to :${t.toPort} meta mark set 0x${t.mark.toString(16).padStart(8, '0')} accept comment "natns:tproxy"`,
-      `\t}`,
+      `	chain mangle {`,
+      `		type filter hook prerouting priority mangle; policy accept;`,
+      `		iifname "${NS_LAN}" ${t.proto} dport ${nftPorts(t.ports)} tproxy to :${t.toPort} meta mark set ${nftMark(t.mark)} accept comment "natns:tproxy"`,
+      `	}`,
       ``,
     );
   }
   if (v.forwards.length > 0) {
     lines.push(
-      `\tchain prerouting {`,
-      `\t\ttype nat hook prerouting priority dstnat; policy accept;`,
-      ...v.forwards.map((f) => `\t\tip daddr ${v.upstreamAddress} ${f.proto} dport ${f.port} dnat to ${f.to}:${f.toPort} comment "natns:fwd:${f.owner}"`),
-      `\t}`,
+      `	chain prerouting {`,
+      `		type nat hook prerouting priority dstnat; policy accept;`,
+      ...v.forwards.map((f) => `		ip daddr ${v.upstreamAddress} ${f.proto} dport ${f.port} dnat to ${f.to}:${f.toPort} comment "natns:fwd:${f.owner}"`),
+      `	}`,
       ``,
     );
   }
   lines.push(
-    `\tchain forward {`,
-    `\t\ttype filter hook forward priority filter; policy drop;`,
-    `\t\tct state established,related accept comment "natns:established"`,
-    ...(v.oneToOne.length > 0 ? [`\t\tct state untracked accept comment "natns:1to1"`] : []),
-    `\t\tiifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
-    ...v.hostAddresses.map((a) => `\t\tiifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
-    `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
-    ...(v.forwards.length > 0 ? [`\t\tct status dnat accept comment "natns:forwarded"`] : []),
-    `\t}`,
+    `	chain input {`,
+    `		type filter hook input priority filter; policy drop;`,
+    `		ct state established,related accept comment "natns:established"`,
+    `		iifname "lo" accept comment "natns:lo"`,
+    `		ip protocol icmp accept comment "natns:icmp"`,
+    ...(v.dhcp ? [
+      `		iifname "${NS_LAN}" udp dport 67 accept comment "natns:dhcp"`,
+      `		iifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
+      `		iifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
+    ] : []),
+    ...(v.tproxy ? [
+      `		iifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
+      `		iifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
+    ] : []),
+    ...v.inputs.map((i) => `		${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
+    `	}`,
     ``,
-    `\tchain postrouting {`,
-    `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
-    `\t\toifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
+    `	chain forward {`,
+    `		type filter hook forward priority filter; policy drop;`,
+    ...v.hostAddresses.map((a) => `		iifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
+    `		ct state established,related accept comment "natns:established"`,
+    ...(v.oneToOne.length > 0 ? [`		ct state untracked accept comment "natns:1to1"`] : []),
+    `		iifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
+    `		iifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
+    ...(v.forwards.length > 0 ? [`		ct status dnat accept comment "natns:forwarded"`] : []),
+    `	}`,
+    ``,
+    `	chain postrouting {`,
+    `		type nat hook postrouting priority srcnat; policy accept;`,
+    `		oifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
     ...(v.forwards.length > 0
-      ? [`\t\toifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
+      ? [`		oifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
       : []),
-    `\t}`,
+    `	}`,
     `}`,
     ``,
   );
   return lines.join('\n');
+}
+
+function nftMark(mark: number): string {
+  return `0x${mark.toString(16).padStart(8, '0')}`;
 }
 
 /** Replace the table atomically: create-if-missing, delete, define, all in one nft transaction. */

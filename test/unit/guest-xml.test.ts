@@ -76,10 +76,22 @@ describe('forwards in the nft table', () => {
     });
     expect(plan.nft).toBe(`table ip natns {
 \tcomment "natns router for network n (${UUID})"
+\tchain raw {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101 } drop comment "natns:antispoof-wan"
+\t}
+
 \tchain prerouting {
 \t\ttype nat hook prerouting priority dstnat; policy accept;
 \t\tip daddr 198.51.100.101 tcp dport 8080 dnat to 10.0.0.100:80 comment "natns:fwd:guest-${UUID}"
 \t\tip daddr 198.51.100.101 udp dport 53 dnat to 10.0.0.5:53 comment "natns:fwd:admin"
+\t}
+
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lo" accept comment "natns:lo"
+\t\tip protocol icmp accept comment "natns:icmp"
 \t}
 
 \tchain forward {
@@ -125,8 +137,9 @@ describe('1:1 and transparent proxy', () => {
     expect(plan.tproxy).toEqual({ mark: 1, table: 100 });
     expect(plan.nft).toContain(`\tchain raw {
 \t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101, 198.51.100.150 } drop comment "natns:antispoof-wan"
 \t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack comment "natns:1to1:guest-x"
-\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
+\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != { 10.0.0.0/24, 198.51.100.101 } ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
 \t}
 
 \tchain mangle {

@@ -171,3 +171,11 @@ test('a network that is not natns\'s may have any name libvirt accepts', () => {
   // natns's own networks still need a name it can use for namespaces and files.
   expect(() => read(networkXml({ name: 'a name with spaces', uuid: UUID, bridge: 'virbr1' }))).toThrow(/cannot be used with natns/);
 });
+
+test('<natns:input> opens services in the namespace, per side; a bad side or port is refused', () => {
+  const withInput = (el: string) => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1', upstream: `<natns:upstream pool="default"/>${el}` });
+  expect(read(withInput('<natns:input ports="8080,22,22"/><natns:input proto="udp" ports="161" from="any"/>')).spec!.inputs)
+    .toEqual([{ proto: 'tcp', ports: [22, 8080], from: 'lan' }, { proto: 'udp', ports: [161], from: 'any' }]);
+  expect(() => read(withInput('<natns:input ports="22" from="everyone"/>'))).toThrow(/<input from> must be lan, wan or any/);
+  expect(() => read(withInput('<natns:input ports="0"/>'))).toThrow(/not a port number/);
+});

@@ -43,6 +43,18 @@ describe('plan', () => {
 delete table ip natns
 table ip natns {
 \tcomment "natns router for network tenant-a (${UUID})"
+\tchain raw {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101 } drop comment "natns:antispoof-wan"
+\t}
+
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lo" accept comment "natns:lo"
+\t\tip protocol icmp accept comment "natns:icmp"
+\t}
+
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy drop;
 \t\tct state established,related accept comment "natns:established"
@@ -60,7 +72,8 @@ table ip natns {
 
   test("the host's own upstream addresses are closed to guests", () => {
     const closed = planRouter({ ...input, hostAddresses: ['198.51.100.9', '198.51.100.2'] });
-    expect(closed.nft).toContain('\t\tiifname "lan" ip daddr 198.51.100.2 drop comment "natns:host"\n\t\tiifname "lan" ip daddr 198.51.100.9 drop comment "natns:host"\n\t\tiifname "lan" oifname "wan"');
+    // First in the chain: no accept above them, not even for untracked 1:1 traffic.
+    expect(closed.nft).toContain('policy drop;\n\t\tiifname "lan" ip daddr 198.51.100.2 drop comment "natns:host"\n\t\tiifname "lan" ip daddr 198.51.100.9 drop comment "natns:host"\n\t\tct state established,related accept');
   });
 
   test('from nothing: one host batch that creates the peers inside the namespace, one namespace batch (golden)', () => {
@@ -204,3 +217,28 @@ describe('macvlan patches', () => {
 function isEmpty(c: RouterChanges): boolean {
   return c.conflicts.length === 0 && c.differences.length === 0;
 }
+
+test('the input chain opens DHCP and DNS to the guests only with DHCP, the proxy to the guests, and what the admin names (golden)', () => {
+  const plan = planRouter({
+    ...input,
+    network: {
+      ...input.network, dhcp: { start: '10.0.0.100', end: '10.0.0.199' },
+      tproxy: { proto: 'tcp', ports: [80], toPort: 3128, mark: 1, table: 100 },
+      inputs: [{ proto: 'tcp', ports: [22, 8080], from: 'wan' }, { proto: 'udp', ports: [161], from: 'any' }],
+    },
+  });
+  expect(plan.nft).toContain(`\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lo" accept comment "natns:lo"
+\t\tip protocol icmp accept comment "natns:icmp"
+\t\tiifname "lan" udp dport 67 accept comment "natns:dhcp"
+\t\tiifname "lan" udp dport 53 accept comment "natns:dns"
+\t\tiifname "lan" tcp dport 53 accept comment "natns:dns"
+\t\tiifname "lan" meta mark 0x00000001 accept comment "natns:tproxy"
+\t\tiifname "lan" tcp dport 3128 accept comment "natns:tproxy"
+\t\tiifname "wan" tcp dport { 22, 8080 } accept comment "natns:input"
+\t\tudp dport 161 accept comment "natns:input"
+\t}
+`);
+});
