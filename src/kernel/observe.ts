@@ -2,14 +2,16 @@ import { NFT_TABLE } from '../domain/names.js';
 import { NOTHING, type IpLink, type IpNeighbor, type IpRoute, type IpRule, type ObservedRouter } from '../plan/observed.js';
 import type { DesiredRouter } from '../plan/router.js';
 import { Netns } from './netns.js';
+import { readSettings } from './settings.js';
 import { linkExists, linkIndex, namespaceExists } from './sysfs.js';
 
 /** What the kernel holds right now for one router, read with ip -j, sysctl and nft. */
 export async function observeRouter(desired: DesiredRouter): Promise<ObservedRouter> {
   const namespace = namespaceExists(desired.namespace);
   const hostNames = [desired.lan.host, desired.wan.host].filter(linkExists);
+  const hostSettings = readSettings(Object.keys(desired.hostSettings));
   // The common case at network start: nothing exists yet, and sysfs told us so without a process.
-  if (!namespace && hostNames.length === 0) return NOTHING;
+  if (!namespace && hostNames.length === 0) return { ...NOTHING, hostSettings };
   const lowers: Record<string, number> = {};
   for (const l of [desired.lan, desired.wan]) {
     const index = linkIndex(l.master);
@@ -19,7 +21,7 @@ export async function observeRouter(desired: DesiredRouter): Promise<ObservedRou
     observeHostLinks(hostNames),
     namespace ? observeInside(desired) : Promise.resolve({ ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined }),
   ]);
-  return { namespace, host, lowers, ...inside };
+  return { namespace, host, lowers, hostSettings, ...inside };
 }
 
 /** The host-namespace devices of these names that exist, as `ip -j -d link show` describes them. */

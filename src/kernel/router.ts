@@ -8,6 +8,7 @@ import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../sys/checkpoint.js';
 import { Netns } from './netns.js';
 import { observeHostLinks, observeRouter } from './observe.js';
+import { writeSettings } from './settings.js';
 import { linkExists, namespaceExists } from './sysfs.js';
 
 /**
@@ -19,6 +20,8 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
   const changes = diffRouter(desired, await observeRouter(desired));
   if (changes.conflicts.length > 0) throw new NatnsError(changes.conflicts.join('; '));
   const ns = new Netns(desired.namespace);
+  // Before the router's port joins the bridge, so it forwards at once (STP off).
+  writeSettings(changes.hostSettings);
   await ns.ipBatch(changes.nsFirst, `clear stale links in ${ns.label}`);
   await Netns.host.ipBatch(changes.host, `create namespace ${ns.label} and its patches`);
   checkpoint();

@@ -16,11 +16,13 @@ export interface RouterChanges {
   /** ip -batch lines inside the namespace, without the sysctl and nft steps. */
   ns: string[];
   sysctls: Record<string, string>;
+  /** Host settings to write, by path. */
+  hostSettings: Record<string, string>;
   nft: boolean;
 }
 
 export function noChanges(): RouterChanges {
-  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, nft: false };
+  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, hostSettings: {}, nft: false };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { diffAddrGenMode, noChanges, type RouterChanges } from './changes.js';
-import { isUp, type IpLink, type ObservedRouter } from './observed.js';
+import { isUp, UNSUPPORTED, type IpLink, type ObservedRouter } from './observed.js';
 import { patchFor } from './patches/index.js';
 import type { DesiredRouter, LinkPlan } from './router.js';
 
@@ -29,6 +29,12 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
       if (observed.namespace) c.differences.push(`sysctl ${key} is ${observed.sysctls[key] ?? 'unreadable'}, want ${value}`);
       c.sysctls[key] = value;
     }
+  }
+  for (const [path, value] of Object.entries(desired.hostSettings)) {
+    const have = observed.hostSettings[path];
+    if (have === value || have === UNSUPPORTED) continue;
+    if (observed.namespace) c.differences.push(`${path} is ${have ?? 'unreadable'}, want ${value}`);
+    c.hostSettings[path] = value;
   }
   if (observed.nft !== desired.nft) {
     if (observed.namespace) {

@@ -56,11 +56,16 @@ export interface ObservedRouter {
   proxyNeighbors: IpNeighbor[];
   rules: IpRule[];
   sysctls: Record<string, string>;
+  /** The host settings the plan names, by path; UNSUPPORTED where the kernel has no such file. */
+  hostSettings: Record<string, string>;
   nft: string | undefined;
 }
 
+/** A host setting whose file the kernel does not have (IPv6 turned off at boot): nothing to do. */
+export const UNSUPPORTED = 'unsupported';
+
 export const NOTHING: ObservedRouter = {
-  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined,
+  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, hostSettings: {}, nft: undefined,
 };
 
 export function linkKind(link: IpLink): string | undefined {

@@ -51,6 +51,11 @@ export interface DesiredRouter {
   proxyNeighbors: string[];
   tproxy?: TproxyRouting;
   sysctls: Record<string, string>;
+  /**
+   * Host-namespace kernel settings of the network's own bridge, by absolute /proc/sys or /sys
+   * path: the host holds no address there by design and must stay deaf on it.
+   */
+  hostSettings: Record<string, string>;
   /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare. */
   nft: string;
 }
@@ -83,12 +88,31 @@ export function planRouter(input: RouterInput): DesiredRouter {
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' },
+    hostSettings: deafBridge(net.bridge),
     nft: renderNft({
       network: net.name, uuid: net.uuid, privateNet: subnetText(net.private), upstreamAddress: lease.address,
       privateAddress: net.private.address, forwards: sortForwards(input.forwards ?? []),
       hostAddresses: [...(input.hostAddresses ?? [])].sort(),
       oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
     }),
+  };
+}
+
+/**
+ * The host on a natns network's bridge: it answers no ARP (arp_ignore 8), drops every IPv4
+ * packet there because no source routes back through it (strict rp_filter), never forwards for a
+ * guest that picks it as its router, and runs no IPv6 on it. Without these a guest adding an
+ * on-link route to any host address reached the host at L2, past the router's rules. Plain
+ * per-device kernel settings: no firewall reload touches them. STP is off, so a rebuilt router's
+ * port (and a guest's) forwards at once instead of after ~4 s of listening and learning; the
+ * segment holds guests and one router port and cannot loop unless a guest bridges two of its NICs.
+ */
+function deafBridge(bridge: string): Record<string, string> {
+  const v4 = `/proc/sys/net/ipv4/conf/${bridge}`;
+  return {
+    [`${v4}/arp_ignore`]: '8', [`${v4}/rp_filter`]: '1', [`${v4}/forwarding`]: '0',
+    [`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`]: '1',
+    [`/sys/class/net/${bridge}/bridge/stp_state`]: '0',
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createSocket, type Socket as Socket6 } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +57,7 @@ async function countArrivals(ns: string, proto: 'tcp' | 'udp', port: number): Pr
 
 /** One UDP datagram from `source` (an address of `ns`) to address:port. */
 async function sendUdp(ns: string, source: string, address: string, port: number): Promise<void> {
-  const js = `const s=require('dgram').createSocket('udp4');s.bind({address:${JSON.stringify(source)}},()=>s.send('x',${port},${JSON.stringify(address)},()=>s.close()))`;
+  const js = `const s=require('dgram').createSocket(${JSON.stringify(address.includes(':') ? 'udp6' : 'udp4')});s.bind({address:${JSON.stringify(source)}},()=>s.send('x',${port},${JSON.stringify(address)},()=>s.close()))`;
   const r = await sh('ip', ['netns', 'exec', ns, process.execPath, '-e', js]);
   expect(r.stderr).toBe('');
 }
@@ -173,4 +174,68 @@ test("hairpin works for a 1:1 guest too: it reaches its own network's published 
   expect(await sb.connect(a, up, 8080)).toBe('hello 10.0.0.1 from b');
   // And from upstream, as before.
   expect(await sb.connect(upstream, up, 8080)).toBe('hello 198.51.100.1 from b');
+});
+
+describe("the host on a natns network's bridge", () => {
+  let server: Socket6 | undefined;
+  afterEach(async () => {
+    server?.close();
+    server = undefined;
+  });
+
+  test('answers no ARP, receives no IPv4 or IPv6 from guests and forwards nothing for them, while guests still go out', async () => {
+    // The host's own addresses, on a device of the test's, with a UDP listener that counts what
+    // arrives: a packet arriving is the breach, whatever the host would answer.
+    // (A bridge without ports: this kernel has no dummy devices.)
+    const dummy = await sb.bridge('dm');
+    expect((await sh('ip', ['addr', 'add', '203.0.113.250/32', 'dev', dummy])).exitCode).toBe(0);
+    expect((await sh('ip', ['addr', 'add', '2001:db8:fe::250/128', 'dev', dummy, 'nodad'])).exitCode).toBe(0);
+    const arrived: string[] = [];
+    server = createSocket({ type: 'udp6', ipv6Only: false });
+    server.on('message', (_m, r) => arrived.push(r.address));
+    await new Promise<void>((r) => server!.bind(8083, '::', () => r()));
+    await sb.recorder(upstream, 8080);
+    const net = defineNet(sb, '1');
+    await started(net);
+    const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
+    await sh('ip', ['-n', g, 'addr', 'add', '2001:db8:fe::2/64', 'dev', 'eth0', 'nodad']);
+    // Must pass: out through the router.
+    expect(await sb.connect(g, '198.51.100.1', 8080)).toMatch(/^hello 198\.51\.100\.1\d\d$/);
+    // Must drop: the host's address made on-link: no ARP answer, nothing arrives...
+    await sh('ip', ['-n', g, 'route', 'add', '203.0.113.250/32', 'dev', 'eth0']);
+    await sendUdp(g, '10.0.0.100', '203.0.113.250', 8083);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await sh('ip', ['-n', g, 'neigh', 'show', '203.0.113.250'])).stdout).not.toContain('lladdr');
+    // ...nor with the bridge's MAC written in by hand (what a guest can sniff)...
+    const bridgeMac = (await sh('cat', [`/sys/class/net/${net.bridge}/address`])).stdout.trim();
+    await sh('ip', ['-n', g, 'neigh', 'replace', '203.0.113.250', 'lladdr', bridgeMac, 'dev', 'eth0', 'nud', 'permanent']);
+    await sendUdp(g, '10.0.0.100', '203.0.113.250', 8083);
+    // ...nor over IPv6.
+    await sh('ip', ['-n', g, 'route', 'add', '2001:db8:fe::250/128', 'dev', 'eth0']);
+    await sendUdp(g, '2001:db8:fe::2', '2001:db8:fe::250', 8083);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(arrived).toEqual([]);
+    // The host never routes for a guest on this bridge.
+    expect((await sh('cat', [`/proc/sys/net/ipv4/conf/${net.bridge}/forwarding`])).stdout.trim()).toBe('0');
+    // The listener is live: the drops above are the bridge's doing, not a dead server.
+    const self = createSocket('udp4');
+    await new Promise<void>((r) => self.send('x', 8083, '203.0.113.250', () => r()));
+    self.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(arrived).toEqual(['::ffff:203.0.113.250']);
+  });
+
+  test("turns STP off, so a rebuilt router's port forwards at once", async () => {
+    const net = defineNet(sb, '1');
+    // As libvirt makes it: STP on (its default), so a new port listens and learns for ~4 s.
+    const begin = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
+    expect(begin.exitCode).toBe(0);
+    await sh('ip', ['link', 'add', net.bridge, 'type', 'bridge', 'stp_state', '1']);
+    await sh('ip', ['link', 'set', net.bridge, 'up']);
+    expect((await sb.hook([net.name, 'started', 'begin', '-'], net.xml)).exitCode).toBe(0);
+    await sb.recorder(upstream, 8080);
+    // A guest plugs in and is through the router within 2 s (with STP on: about 4 s of silence).
+    const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
+    expect(await sb.reaches(g, '198.51.100.1', 8080)).toBe(true);
+  });
 });

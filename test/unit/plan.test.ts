@@ -95,6 +95,12 @@ table ip natns {
       'route replace default via 198.51.100.1 dev wan',
     ]);
     expect(c.sysctls).toEqual(plan.sysctls);
+    // The host goes deaf on the network's bridge, which also stops running STP.
+    expect(c.hostSettings).toEqual({
+      '/proc/sys/net/ipv4/conf/virbr10/arp_ignore': '8', '/proc/sys/net/ipv4/conf/virbr10/rp_filter': '1',
+      '/proc/sys/net/ipv4/conf/virbr10/forwarding': '0', '/proc/sys/net/ipv6/conf/virbr10/disable_ipv6': '1',
+      '/sys/class/net/virbr10/bridge/stp_state': '0',
+    });
     expect(c.nft).toBe(true);
   });
 
@@ -167,6 +173,7 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
     proxyNeighbors: [],
     rules: [{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }],
     sysctls: { ...plan.sysctls },
+    hostSettings: { ...plan.hostSettings },
     nft: plan.nft,
   };
 }
@@ -241,4 +248,14 @@ test('the input chain opens DHCP and DNS to the guests only with DHCP, the proxy
 \t\tudp dport 161 accept comment "natns:input"
 \t}
 `);
+});
+
+test('a host that answers on the bridge is drift; a setting the kernel lacks (IPv6 off at boot) is not', () => {
+  const plan = planRouter(input);
+  const o = matching(plan);
+  o.hostSettings['/proc/sys/net/ipv4/conf/virbr10/arp_ignore'] = '0';
+  o.hostSettings['/proc/sys/net/ipv6/conf/virbr10/disable_ipv6'] = 'unsupported';
+  const c = diffRouter(plan, o);
+  expect(c.differences).toEqual(['/proc/sys/net/ipv4/conf/virbr10/arp_ignore is 0, want 8']);
+  expect(c.hostSettings).toEqual({ '/proc/sys/net/ipv4/conf/virbr10/arp_ignore': '8' });
 });
