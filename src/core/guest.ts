@@ -3,6 +3,7 @@ import { InputError, NatnsError } from '../domain/errors.js';
 import type { GuestOnNetwork, GuestRecord, GuestSpec, Lease, NetworkRecord, UpstreamSpec } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import { isGuestAddress } from '../domain/validate.js';
+import { admitLease } from './admission.js';
 import type { Context } from './context.js';
 import { checkPortFree, forwardsOf } from './forwards.js';
 import { refreshNetwork } from './network.js';
@@ -63,8 +64,9 @@ async function leasePublic(guest: GuestSpec, n: GuestOnNetwork, record: NetworkR
     if (!contains(up, address) || !isHostAddress({ address, prefix: up.prefix })) {
       throw new InputError(`guest ${guest.name}: public address ${address} is outside the upstream subnet ${subnetText(up)} of network ${record.name}`);
     }
-    if (address === up.gateway || address === up.address) {
-      throw new InputError(`guest ${guest.name}: public address ${address} is ${address === up.gateway ? 'the upstream gateway' : `network ${record.name}'s own upstream address`}`);
+    const poolGateway = [...ctx.config().pools.values()].find((p) => p.bridge === up.bridge && p.gateway === address);
+    if (address === up.gateway || address === up.address || poolGateway) {
+      throw new InputError(`guest ${guest.name}: public address ${address} is ${address === up.address ? `network ${record.name}'s own upstream address` : 'the upstream gateway'}`);
     }
     spec = { kind: 'fixed', bridge: up.bridge, address, prefix: up.prefix, gateway: up.gateway };
   } else {
@@ -74,7 +76,14 @@ async function leasePublic(guest: GuestSpec, n: GuestOnNetwork, record: NetworkR
     }
     spec = { kind: 'pool', pool: n.public!.pool! };
   }
-  return (await ctx.ipam.claim(spec, owner)).address;
+  const leased = await ctx.ipam.claim(spec, owner);
+  try {
+    await admitLease(leased, `guest ${guest.name}: public address`);
+  } catch (err) {
+    await ctx.ipam.release(leased, guest.uuid);
+    throw err;
+  }
+  return leased.address;
 }
 
 /** `stopped end` / `release end`: the guest's forwards and reservations go; others stay. */

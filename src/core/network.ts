@@ -1,18 +1,18 @@
 import { rmSync } from 'node:fs';
 import { InputError, NatnsError, withContext } from '../domain/errors.js';
 import type { GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
-import { isNatnsHostDevice } from '../domain/names.js';
 import { checkNoOverlap } from '../domain/validate.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
-import { bridgePorts, isBridge, linkExists, linkMtu } from '../kernel/sysfs.js';
+import { isBridge, linkExists, linkMtu } from '../kernel/sysfs.js';
 import type { RouterChanges } from '../plan/diff.js';
 import { planDhcp } from '../plan/dnsmasq.js';
 import { patchFor } from '../plan/patches/index.js';
 import { planRouter, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../sys/checkpoint.js';
+import { admitBridges, admitFixedAddress, admitLease } from './admission.js';
 import type { Context, NetworkHandle } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 
@@ -22,6 +22,7 @@ import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
  */
 async function reserve(net: NetworkSpec, ctx: Context): Promise<{ lease: Upstream; previous?: NetworkRecord }> {
   const previous = ctx.records.read(net.uuid);
+  admitFixedAddress(net, [...ctx.config().pools.values()]);
   const spec = net.upstream;
   const upstreamBridge = spec.kind === 'pool' ? ctx.config().pools.get(spec.pool)?.bridge : spec.bridge;
   const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
@@ -34,6 +35,7 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<{ lease: Upstrea
   const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease);
   try {
     checkNoOverlap(net.private, lease);
+    if (!previous || previous.lease.address !== lease.address) await admitLease(lease, 'upstream address');
     if (!patch.hostReachable && hostAccessOf(ctx, lease) === 'allow') {
       throw new InputError(
         `${from} has "hostAccess": "allow", which a ${patch.kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
@@ -58,19 +60,12 @@ function recordOf(net: NetworkSpec, lease: Upstream, phase: Phase): Omit<Network
 export async function prepareNetwork(net: NetworkSpec, ctx: Context): Promise<NetworkRecord> {
   const handle = ctx.network(net);
   return handle.withLock(async () => {
-    const { lease, previous } = await reserve(net, ctx);
+    const { staleBridge } = admitBridges(net, ctx.records.read(net.uuid), ctx);
+    const { lease } = await reserve(net, ctx);
     checkpoint();
     await teardown(handle);
     checkpoint();
-    if (linkExists(net.bridge)) {
-      const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
-      if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
-        throw new InputError(
-          `bridge ${net.bridge} already exists and was not left behind by natns for this network${foreign.length ? ` (ports: ${foreign.join(', ')})` : ''}, so libvirt cannot create it; remove it (ip link del ${net.bridge}) or give the network another bridge name`,
-        );
-      }
-      await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
-    }
+    if (staleBridge) await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
     return ctx.records.write(recordOf(net, lease, 'starting'));
   });
 }
