@@ -3,6 +3,7 @@ import { errorText } from '../domain/errors.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
 import { dnsmasqPid } from '../kernel/dnsmasq.js';
+import { hostForwardDrops } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
@@ -31,6 +32,9 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
   const findings: Finding[] = [];
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
   for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
+  const running = records.filter((r) => r.phase === 'running');
+  const bridges = [...new Set(running.flatMap((r) => [r.bridge, r.lease.bridge]))].sort();
+  findings.push(...(await hostForwardDrops(bridges)).map((what) => ({ what })));
   if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   return findings;
 }

@@ -239,3 +239,40 @@ describe("the host on a natns network's bridge", () => {
     expect(await sb.reaches(g, '198.51.100.1', 8080)).toBe(true);
   });
 });
+
+describe('a host forward rule on the bridges, with br_netfilter', () => {
+  let saved: string | undefined;
+  afterEach(async () => {
+    await sh('nft', ['delete', 'table', 'ip', sb.id]);
+    if (saved !== undefined) await sh('sysctl', ['-qw', `net.bridge.bridge-nf-call-iptables=${saved}`]);
+    saved = undefined;
+  });
+
+  test('is named by natns check, and an accept of natns bridges before it clears it', async () => {
+    const path = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+    const current = await sh('cat', [path]);
+    if (current.exitCode !== 0) return; // no br_netfilter on this kernel: nothing can interfere
+    saved = current.stdout.trim();
+    await sh('sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=1']);
+    const net = defineNet(sb, '1');
+    await started(net);
+    const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
+    await sb.recorder(upstream, 8080);
+    expect((await sb.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
+    // An admin's rule for routed traffic from the provider bridge.
+    const table = (rules: string) => `table ip ${sb.id} {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n${rules}\t}\n}\n`;
+    await sh('nft', ['-f', '-'], table(`\t\tiifname "${provider}" drop\n`));
+    // Must drop (the breach this reports): natns traffic dies in the host's forward hook...
+    expect(await sb.reaches(g, '198.51.100.1', 8080)).toBe(false);
+    // ...and check says so, naming the rule and the fix.
+    const check = await sb.cli(['check', net.name]);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toContain(`bridge-nf-call-iptables=1 sends natns's bridged traffic through the host's forward hook, where host chain ip ${sb.id} forward (forward hook) rule iifname "${provider}" drop`);
+    expect(check.stdout).toContain(`accept natns's bridges (${[net.bridge, provider].sort().join(', ')}) before it`);
+    // The admin accepts natns's bridges first: traffic passes and check is clean again.
+    await sh('nft', ['delete', 'table', 'ip', sb.id]);
+    await sh('nft', ['-f', '-'], table(`\t\tiifname { "${net.bridge}", "${provider}" } accept\n\t\tiifname "${provider}" drop\n`));
+    expect(await sb.reaches(g, '198.51.100.1', 8080)).toBe(true);
+    expect((await sb.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
+  });
+});
