@@ -1,4 +1,4 @@
-import { cidrText, compareAddresses, subnetText } from '../domain/address.js';
+import { cidrText, subnetText } from '../domain/address.js';
 import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
 
@@ -121,12 +121,6 @@ function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
   return [...forwards].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
 }
 
-/** An nft anonymous set (or the lone element), in nft's own order: by address, prefixes first. */
-function nftSet(items: string[]): string {
-  const sorted = [...new Set(items)].sort((x, y) => compareAddresses(x.split('/')[0]!, y.split('/')[0]!) || y.length - x.length);
-  return sorted.length === 1 ? sorted[0]! : `{ ${sorted.join(', ')} }`;
-}
-
 function nftPorts(ports: number[]): string {
   return ports.length === 1 ? String(ports[0]) : `{ ${ports.join(', ')} }`;
 }
@@ -150,74 +144,76 @@ function renderNft(v: {
 }): string {
   const lines = [
     `table ip ${NFT_TABLE} {`,
-    `	comment "natns router for network ${v.network} (${v.uuid})"`,
-    `	chain raw {`,
-    `		type filter hook prerouting priority raw; policy accept;`,
-    `		iifname "${NS_WAN}" ip saddr ${nftSet([v.privateNet, v.upstreamAddress, ...v.oneToOne.map((o) => o.public)])} drop comment "natns:antispoof-wan"`,
+    `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
+    `\tchain raw {`,
+    `\t\ttype filter hook prerouting priority raw; policy accept;`,
+    // One rule per source: nft prints adjacent set elements back as ranges, which the plan would
+    // have to mimic to compare.
+    ...[v.privateNet, v.upstreamAddress, ...v.oneToOne.map((o) => o.public)].map((a) => `\t\tiifname "${NS_WAN}" ip saddr ${a} drop comment "natns:antispoof-wan"`),
     // Stateless 1:1 NAT: rewritten before routing and never tracked, so every protocol and both
     // directions work, and the SNAT below (a conntrack NAT hook) never sees these packets. The
     // network's own upstream address stays tracked, so its published ports work by hairpin.
     ...v.oneToOne.flatMap((o) => [
-      `		iifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
-      `		iifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${nftSet([v.privateNet, v.upstreamAddress])} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
+      `\t\tiifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
+      `\t\tiifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${v.privateNet} ip daddr != ${v.upstreamAddress} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
     ]),
-    `	}`,
+    `\t}`,
     ``,
   ];
   if (v.tproxy) {
     const t = v.tproxy;
     lines.push(
-      `	chain mangle {`,
-      `		type filter hook prerouting priority mangle; policy accept;`,
-      `		iifname "${NS_LAN}" ${t.proto} dport ${nftPorts(t.ports)} tproxy to :${t.toPort} meta mark set ${nftMark(t.mark)} accept comment "natns:tproxy"`,
-      `	}`,
+      `\tchain mangle {`,
+      `\t\ttype filter hook prerouting priority mangle; policy accept;`,
+      `\t\tiifname "${NS_LAN}" ${t.proto} dport ${nftPorts(t.ports)} tproxy to :${t.toPort} meta mark set ${nftMark(t.mark)} accept comment "natns:tproxy"`,
+      `\t}`,
       ``,
     );
   }
   if (v.forwards.length > 0) {
     lines.push(
-      `	chain prerouting {`,
-      `		type nat hook prerouting priority dstnat; policy accept;`,
-      ...v.forwards.map((f) => `		ip daddr ${v.upstreamAddress} ${f.proto} dport ${f.port} dnat to ${f.to}:${f.toPort} comment "natns:fwd:${f.owner}"`),
-      `	}`,
+      `\tchain prerouting {`,
+      `\t\ttype nat hook prerouting priority dstnat; policy accept;`,
+      ...v.forwards.map((f) => `\t\tip daddr ${v.upstreamAddress} ${f.proto} dport ${f.port} dnat to ${f.to}:${f.toPort} comment "natns:fwd:${f.owner}"`),
+      `\t}`,
       ``,
     );
   }
   lines.push(
-    `	chain input {`,
-    `		type filter hook input priority filter; policy drop;`,
-    `		ct state established,related accept comment "natns:established"`,
-    `		iifname "lo" accept comment "natns:lo"`,
-    `		ip protocol icmp accept comment "natns:icmp"`,
+    `\tchain input {`,
+    `\t\ttype filter hook input priority filter; policy drop;`,
+    `\t\tct state established,related accept comment "natns:established"`,
+    `\t\tiifname "lo" accept comment "natns:lo"`,
+    `\t\tip protocol icmp accept comment "natns:icmp"`,
     ...(v.dhcp ? [
-      `		iifname "${NS_LAN}" udp dport 67 accept comment "natns:dhcp"`,
-      `		iifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
-      `		iifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
+      `\t\tiifname "${NS_LAN}" udp dport 67 accept comment "natns:dhcp"`,
+      `\t\tiifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
+      `\t\tiifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
     ] : []),
     ...(v.tproxy ? [
-      `		iifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
-      `		iifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
+      `\t\tiifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
+      `\t\tiifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
     ] : []),
-    ...v.inputs.map((i) => `		${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
-    `	}`,
+    ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
+    `\t}`,
     ``,
-    `	chain forward {`,
-    `		type filter hook forward priority filter; policy drop;`,
-    ...v.hostAddresses.map((a) => `		iifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
-    `		ct state established,related accept comment "natns:established"`,
-    ...(v.oneToOne.length > 0 ? [`		ct state untracked accept comment "natns:1to1"`] : []),
-    `		iifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
-    `		iifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
-    ...(v.forwards.length > 0 ? [`		ct status dnat accept comment "natns:forwarded"`] : []),
-    `	}`,
+    `\tchain forward {`,
+    `\t\ttype filter hook forward priority filter; policy drop;`,
+    ...v.hostAddresses.map((a) => `\t\tiifname "${NS_LAN}" ip daddr ${a} drop comment "natns:host"`),
+    `\t\tct state established,related accept comment "natns:established"`,
+    ...(v.oneToOne.length > 0 ? [`\t\tct state untracked accept comment "natns:1to1"`] : []),
+    `\t\tiifname "${NS_LAN}" ip saddr != ${v.privateNet} drop comment "natns:antispoof"`,
+    `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip saddr ${v.privateNet} accept comment "natns:outbound"`,
+    ...(v.forwards.length > 0 ? [`\t\tct status dnat accept comment "natns:forwarded"`] : []),
+    `\t}`,
     ``,
-    `	chain postrouting {`,
-    `		type nat hook postrouting priority srcnat; policy accept;`,
-    `		oifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
+    `\tchain postrouting {`,
+    `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+    `\t\toifname "${NS_WAN}" ip saddr ${v.privateNet} snat to ${v.upstreamAddress} comment "natns:snat"`,
     ...(v.forwards.length > 0
-      ? [`		oifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
+      ? [`\t\toifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
       : []),
-    `	}`,
+    `\t}`,
     `}`,
     ``,
   );

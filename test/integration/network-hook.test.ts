@@ -176,7 +176,7 @@ test("a bridge natns did not leave behind is never deleted", async () => {
   await sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
   const r = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
   expect(r.exitCode).toBe(2);
-  expect(r.stderr).toMatch(new RegExp(`bridge ${net.bridge} already exists and was not left behind by natns`));
+  expect(r.stderr).toMatch(new RegExp(`bridge ${net.bridge} already exists and natns did not make it`));
   expect((await sh('ip', ['link', 'show', net.bridge])).exitCode).toBe(0);
 });
 

@@ -78,7 +78,8 @@ describe('forwards in the nft table', () => {
 \tcomment "natns router for network n (${UUID})"
 \tchain raw {
 \t\ttype filter hook prerouting priority raw; policy accept;
-\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101 } drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 10.0.0.0/24 drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 198.51.100.101 drop comment "natns:antispoof-wan"
 \t}
 
 \tchain prerouting {
@@ -137,9 +138,11 @@ describe('1:1 and transparent proxy', () => {
     expect(plan.tproxy).toEqual({ mark: 1, table: 100 });
     expect(plan.nft).toContain(`\tchain raw {
 \t\ttype filter hook prerouting priority raw; policy accept;
-\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101, 198.51.100.150 } drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 10.0.0.0/24 drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 198.51.100.101 drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 198.51.100.150 drop comment "natns:antispoof-wan"
 \t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack comment "natns:1to1:guest-x"
-\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != { 10.0.0.0/24, 198.51.100.101 } ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
+\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip daddr != 198.51.100.101 ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
 \t}
 
 \tchain mangle {

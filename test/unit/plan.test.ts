@@ -45,7 +45,8 @@ table ip natns {
 \tcomment "natns router for network tenant-a (${UUID})"
 \tchain raw {
 \t\ttype filter hook prerouting priority raw; policy accept;
-\t\tiifname "wan" ip saddr { 10.0.0.0/24, 198.51.100.101 } drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 10.0.0.0/24 drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip saddr 198.51.100.101 drop comment "natns:antispoof-wan"
 \t}
 
 \tchain input {
