@@ -97,7 +97,8 @@ export function startVsNSpec(scale: Figures, virsh?: Figures): TopLevelSpec {
     : [];
   const floorFirst = num(scale, 'floorMsFirst');
   const floorLast = num(scale, 'floorMsLast');
-  if (floorFirst !== undefined && floorLast !== undefined) points.push({ series: floor, n: 0, ms: floorFirst }, { series: floor, n, ms: floorLast });
+  // The floor's router is measured before the first network and after the last: it is number 1, then N+1.
+  if (floorFirst !== undefined && floorLast !== undefined) points.push({ series: floor, n: 1, ms: floorFirst }, { series: floor, n: n + 1, ms: floorLast });
   const rules: (ReferenceLine & { colour: string })[] = [];
   const natStart = virsh && num(virsh, 'libvirtNat.startMs');
   const natnsStart = virsh && num(virsh, 'natns.startMs');
@@ -108,7 +109,7 @@ export function startVsNSpec(scale: Figures, virsh?: Figures): TopLevelSpec {
     scale: colourScale([{ label: work, path: 'natns' }, { label: floor, path: 'floor' }]),
     legend: { orient: 'bottom' as const, direction: 'vertical' as const, title: null, labelFontSize: 12, labelLimit: 0 },
   };
-  const x = { field: 'n', type: 'quantitative' as const, title: 'networks already running (N)', scale: { domain: [0, Math.max(n, 1)] } };
+  const x = { field: 'n', type: 'quantitative' as const, title: 'N (networks running, this one included)', scale: { domain: [0, n + 1], nice: false } };
   const y = { field: 'ms', type: 'quantitative' as const, title: 'start time (ms)', scale: { zero: true } };
   return {
     $schema: SCHEMA,

@@ -73,10 +73,10 @@ describe('start time against N', () => {
     const points = line.data!.values;
     expect(points.filter((p) => p.series === 'natns start work (in-process)').map((p) => p.n)).toEqual([1, 10, 500, 1000]);
     expect(points.filter((p) => String(p.series).startsWith('shell floor'))).toEqual([
-      { series: 'shell floor (same batches from bash)', n: 0, ms: 35 }, { series: 'shell floor (same batches from bash)', n: 1000, ms: 49 },
+      { series: 'shell floor (same batches from bash)', n: 1, ms: 35 }, { series: 'shell floor (same batches from bash)', n: 1001, ms: 49 },
     ]);
     expect(line.encoding.color!.scale).toEqual({ domain: ['natns start work (in-process)', 'shell floor (same batches from bash)'], range: [PATHS.natns.colour, PATHS.floor.colour] });
-    expect(line.encoding.x!.title).toBe('networks already running (N)');
+    expect(line.encoding.x!.title).toBe('N (networks running, this one included)');
     expect(line.encoding.y!.title).toBe('start time (ms)');
   });
 
@@ -95,7 +95,7 @@ describe('start time against N', () => {
   test('renders every series name and reference label', async () => {
     const svg = await toSvg(spec);
     expect(XMLValidator.validate(svg)).toBe(true);
-    for (const text of ['natns start work (in-process)', 'shell floor (same batches from bash)', 'libvirt NAT: whole virsh net-start: 260 ms', 'start time (ms)', 'networks already running (N)']) {
+    for (const text of ['natns start work (in-process)', 'shell floor (same batches from bash)', 'libvirt NAT: whole virsh net-start: 260 ms', 'start time (ms)', 'N (networks running, this one included)']) {
       expect(svg).toContain(`>${text}</text>`);
     }
     expect(svg).toContain(`stroke="${PATHS.floor.colour}"`);
