@@ -161,6 +161,7 @@ export const TARGETS: RowSpec[] = [
       // MemAvailable falls for anything on the host, not only for the routers: a bound would judge the neighbours.
       why: 'measured as the fall of MemAvailable over N starts, which the rest of the host moves too',
     },
+    note: (f) => ((num(f, 'memPerNetworkKiB') ?? 1) <= 0 ? 'not meaningful here: the rest of the host freed more than the routers took (a larger N helps)' : undefined),
   },
   { id: 'ipv6', what: 'IPv6 forwarding, guest → upstream', unit: 'Gbit/s', target: { kind: 'unset', text: '≥ 1.0×' } },
   { id: 'failover', what: 'upstream failover', unit: 'ms', target: { kind: 'unset', text: 'not set yet' } },

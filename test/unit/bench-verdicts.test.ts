@@ -91,6 +91,13 @@ describe('verdict rows', () => {
     expect(r.startAtN!.what).toBe('start at N=50 (median of the last 10)');
     expect(r.listAtN).toMatchObject({ what: '`natns list --json` at N=50', note: 'the target is set for N=1000; this run had fewer' });
   });
+
+  test('a memory figure below zero is reported as noise, not as a figure to quote', () => {
+    const m = full();
+    m.scale!.memPerNetworkKiB = -2751;
+    expect(byId(verdicts(m)).memPerRouter).toMatchObject({ status: 'reported', note: expect.stringMatching(/not meaningful here/) });
+    expect(byId(verdicts(full())).memPerRouter!.note).not.toMatch(/not meaningful/);
+  });
 });
 
 describe('judging', () => {
