@@ -12,22 +12,22 @@ import * as progress from './progress.js';
 import { toPng, toSvg } from './render.js';
 import { htmlReport, markdownTable } from './report.js';
 import { scale } from './scale.js';
-import { hookFigures, summary, verdicts, type Figures, type Measured, type PartName } from './verdicts.js';
+import { hookFigures, ONLY_KEY, summary, verdicts, type Figures, type Measured, type PartName } from './verdicts.js';
 import { virshStart } from './virsh-start.js';
 
 /**
  * `npm run bench`; BENCH_ONLY=hook,virsh,oneToOne,dataplane,scale runs a subset, BENCH_QUICK=1 a
  * smaller run, BENCH_RESULTS_DIR picks the folder (bench/results).
  */
-const PARTS: { key: string; name: PartName; label: string; run: () => Promise<unknown> }[] = [
-  { key: 'hook', name: 'hookLatency', label: 'hook latency', run: hookLatency },
-  { key: 'virsh', name: 'virshStart', label: 'virsh net-start / net-destroy', run: virshStart },
-  { key: 'oneToOne', name: 'oneToOne', label: '1:1 NAT', run: oneToOne },
-  { key: 'dataplane', name: 'dataplane', label: 'data plane', run: dataplane },
-  { key: 'scale', name: 'scale', label: 'scale', run: scale },
+const PARTS: { name: PartName; label: string; run: () => Promise<unknown> }[] = [
+  { name: 'hookLatency', label: 'hook latency', run: hookLatency },
+  { name: 'virshStart', label: 'virsh net-start / net-destroy', run: virshStart },
+  { name: 'oneToOne', label: '1:1 NAT', run: oneToOne },
+  { name: 'dataplane', label: 'data plane', run: dataplane },
+  { name: 'scale', label: 'scale', run: scale },
 ];
-const only = new Set((process.env.BENCH_ONLY ?? PARTS.map((p) => p.key).join(',')).split(','));
-const chosen = PARTS.filter((p) => only.has(p.key));
+const only = new Set((process.env.BENCH_ONLY ?? PARTS.map((p) => ONLY_KEY[p.name]).join(',')).split(','));
+const chosen = PARTS.filter((p) => only.has(ONLY_KEY[p.name]));
 const dir = process.env.BENCH_RESULTS_DIR ?? 'bench/results';
 const t0 = Date.now();
 

@@ -8,6 +8,8 @@
 export type Figures = Record<string, unknown>;
 export type PartName = 'hookLatency' | 'virshStart' | 'oneToOne' | 'dataplane' | 'scale';
 export type Measured = Partial<Record<PartName, Figures>>;
+/** The names BENCH_ONLY knows the parts by. */
+export const ONLY_KEY: Record<PartName, string> = { hookLatency: 'hook', virshStart: 'virsh', oneToOne: 'oneToOne', dataplane: 'dataplane', scale: 'scale' };
 
 export type Target =
   | { kind: 'ratio'; op: '<=' | '>='; limit: number }
@@ -186,7 +188,7 @@ export function verdictRow(spec: RowSpec, m: Measured): VerdictRow {
   const f = spec.part ? m[spec.part] : undefined;
   const what = typeof spec.what === 'string' ? spec.what : spec.what(f ?? {});
   if (!spec.part || spec.target.kind === 'unset') return notMeasured(spec, what, NOT_YET);
-  if (f === undefined) return notMeasured(spec, what, `not run (BENCH_ONLY left out ${spec.part})`);
+  if (f === undefined) return notMeasured(spec, what, `not run (BENCH_ONLY left out ${ONLY_KEY[spec.part]})`);
   const error = get(f, 'error');
   if (typeof error === 'string') return notMeasured(spec, what, `${spec.part} failed: ${error}`);
   const value = spec.value ? num(f, spec.value) : undefined;

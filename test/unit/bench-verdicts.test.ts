@@ -75,12 +75,14 @@ describe('verdict rows', () => {
     const m = full();
     m.dataplane = { error: 'iperf3: command not found' };
     delete m.oneToOne;
+    delete m.virshStart;
     delete (m.scale as Record<string, unknown>).listJsonMs;
     const r = byId(verdicts(m));
     expect(r.throughput1).toMatchObject({ status: 'not measured', note: 'dataplane failed: iperf3: command not found' });
     expect(r.pingRtt!.status).toBe('not measured');
     expect(r.oneToOneIn).toMatchObject({ status: 'not measured', note: 'not run (BENCH_ONLY left out oneToOne)' });
     expect(r.listAtN).toMatchObject({ status: 'not measured', note: 'figure missing from the results' });
+    expect(r.virshStart).toMatchObject({ status: 'not measured', note: 'not run (BENCH_ONLY left out virsh)' });
     expect(r.startAtN!.status).toBe('met');
   });
 
