@@ -76,6 +76,8 @@ const write = (name: string, data: string | Buffer) => {
   return name;
 };
 
+// The figures first: minutes of measuring must survive a chart that fails to draw.
+write(`bench-${stamp}.json`, JSON.stringify(result, null, 2) + '\n');
 const charts: { title: string; svg: string; files: string[] }[] = [];
 const ok = (f: unknown): f is Figures => typeof f === 'object' && f !== null && !('error' in f);
 const specs = [
@@ -83,10 +85,13 @@ const specs = [
   ...(ok(result.scale) ? [{ name: 'start-vs-n', title: 'Network start time against N', spec: startVsNSpec(result.scale, ok(result.virshStart) ? result.virshStart : undefined) }] : []),
 ];
 for (const c of specs) {
-  const svg = await toSvg(c.spec);
-  charts.push({ title: c.title, svg, files: [write(`${c.name}-${stamp}.svg`, svg), write(`${c.name}-${stamp}.png`, toPng(svg))] });
+  try {
+    const svg = await toSvg(c.spec);
+    charts.push({ title: c.title, svg, files: [write(`${c.name}-${stamp}.svg`, svg), write(`${c.name}-${stamp}.png`, toPng(svg))] });
+  } catch (e) {
+    failures.push(`chart ${c.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
-write(`bench-${stamp}.json`, JSON.stringify(result, null, 2) + '\n');
 write(`report-${stamp}.html`, htmlReport({ date, quick, machine: result.machine as Record<string, unknown>, settings: settings(), verdicts: rows, further, charts, failures, json: result }));
 
 process.stdout.write(`\n${markdownTable(rows)}\n${summary(rows)}.\n`);
