@@ -15,10 +15,12 @@ import { join } from 'node:path';
 import { makeContext } from '../src/core/context.js';
 import { releaseNetwork, startNetwork, stopNetwork } from '../src/core/network.js';
 import type { NetworkSpec } from '../src/domain/model.js';
+import * as progress from './progress.js';
 import { median, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_DATAPLANE_ROUNDS ?? 3);
+const PINGS = Number(process.env.BENCH_PING_COUNT ?? 20);
 
 function must(cmd: string, args: string[], input = ''): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
@@ -78,11 +80,12 @@ export async function dataplane() {
     for (const k of Object.keys(paths)) m[k] = { gbps1: [], gbps4: [], rttMs: [], connPerS: [] };
     for (let round_ = 0; round_ < ROUNDS; round_++) {
       for (const [k, p] of Object.entries(paths)) {
+        progress.round(round_ + 1, ROUNDS, k);
         for (const [key, streams] of [['gbps1', 1], ['gbps4', 4]] as const) {
           const out = must('ip', ['netns', 'exec', p.g, 'iperf3', '-c', p.dst, '-p', '5201', '-t', String(SECONDS), '-P', String(streams), '-J']);
           m[k]![key]!.push(JSON.parse(out).end.sum_received.bits_per_second / 1e9);
         }
-        const ping = must('ip', ['netns', 'exec', p.g, 'busybox', 'ping', '-q', '-c', '20', p.dst]);
+        const ping = must('ip', ['netns', 'exec', p.g, 'busybox', 'ping', '-q', '-c', String(PINGS), p.dst]);
         m[k]!.rttMs!.push(Number(/= [\d.]+\/([\d.]+)\//.exec(ping)![1]));
         const conns = Number(must('ip', ['netns', 'exec', p.g, process.execPath, 'bench/tcp-sink.mjs', p.dst, '7000', '1000']).trim());
         m[k]!.connPerS!.push(conns);

@@ -14,6 +14,7 @@ import { makeContext } from '../src/core/context.js';
 import { startNetwork, stopNetwork } from '../src/core/network.js';
 import type { NetworkSpec } from '../src/domain/model.js';
 import { shellFloor, sh, timed } from './floor.js';
+import * as progress from './progress.js';
 import { median, round } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
@@ -52,6 +53,7 @@ export async function hookLatency() {
     floor.up(); floor.down();
     await startNetwork(net, ctx); await stopNetwork(net, ctx);
     for (let i = 0; i < ROUNDS; i++) {
+      progress.round(i + 1, ROUNDS);
       s.floorStart!.push(timed(floor.up));
       s.floorStop!.push(timed(floor.down));
       s.natnsStart!.push(await timedAsync(() => startNetwork(net, ctx)));

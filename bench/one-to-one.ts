@@ -8,6 +8,7 @@
  * rules, median of 20.
  */
 import { spawnSync } from 'node:child_process';
+import * as progress from './progress.js';
 import { median, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
@@ -121,6 +122,7 @@ export async function oneToOne() {
     const rounds = 3;
     const gbps: Record<string, number[]> = { routed: [], nft: [], stateful: [], nftOut: [], statefulOut: [], ...(tcError ? {} : { tc: [] }) };
     for (let i = 0; i < rounds; i++) {
+      progress.round(i + 1, rounds, 'throughput');
       // Plain routing to the guest's private address: the ceiling for this topology.
       must('ip', ['-n', NS.up, 'route', 'replace', '10.0.0.0/24', 'via', '198.51.100.100']);
       gbps.routed!.push(iperf('10.0.0.100'));
@@ -140,6 +142,7 @@ export async function oneToOne() {
     }
     const installMs: Record<string, number[]> = { nft: [], ...(tcError ? {} : { tc: [] }) };
     for (let i = 0; i < 20; i++) {
+      progress.round(i + 1, 20, 'rule install time');
       installMs.nft!.push(ms(installNft));
       removeNat();
       if (!tcError) {

@@ -13,6 +13,7 @@ import { makeContext } from '../src/core/context.js';
 import { prepareNetwork, releaseNetwork, startNetwork, stopNetwork } from '../src/core/network.js';
 import type { NetworkSpec } from '../src/domain/model.js';
 import { shellFloor, timed, type Floor } from './floor.js';
+import * as progress from './progress.js';
 import { median, round } from './stats.js';
 
 const N = Number(process.env.BENCH_NETWORKS ?? 1000);
@@ -65,7 +66,8 @@ export async function scale() {
       await stopNetwork(warm, ctx);
     }
     await releaseNetwork(ctx.records.read(warm.uuid)!, ctx);
-    for (const n of nets) {
+    for (const [i, n] of nets.entries()) {
+      progress.round(i + 1, N, 'start', 'network');
       // As libvirt does: `start begin`, then libvirt makes the bridge (not timed), then `started`.
       let t = process.hrtime.bigint();
       await prepareNetwork(n, ctx);
@@ -86,7 +88,8 @@ export async function scale() {
       if (r.status !== 0 || JSON.parse(r.stdout).length !== N) throw new Error(`natns list: ${r.stderr}`);
       return Number(process.hrtime.bigint() - t) / 1e6;
     });
-    for (const n of nets) {
+    for (const [i, n] of nets.entries()) {
+      progress.round(i + 1, N, 'stop', 'network');
       const t = process.hrtime.bigint();
       await stopNetwork(n, ctx);
       stopMs.push(Number(process.hrtime.bigint() - t) / 1e6);
