@@ -28,6 +28,27 @@ function must(cmd: string, args: string[], input = ''): string {
   return r.stdout;
 }
 
+/**
+ * One iperf3 run, in Gbit/s. The server takes one test at a time and now and then still holds
+ * the last one when the next client comes ('the server is busy'): then iperf3 -J reports an
+ * error and no totals, and the run is repeated after a short pause.
+ */
+function iperfGbps(ns: string, dst: string, streams: number): number {
+  let last = '';
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'iperf3', '-c', dst, '-p', '5201', '-t', String(SECONDS), '-P', String(streams), '-J'], { encoding: 'utf8' });
+    try {
+      const bps = (JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string }).end?.sum_received?.bits_per_second;
+      if (bps !== undefined) return bps / 1e9;
+      last = (JSON.parse(r.stdout) as { error?: string }).error ?? 'no totals';
+    } catch {
+      last = r.stderr.trim() || 'no JSON';
+    }
+    spawnSync('sleep', ['0.5']);
+  }
+  throw new Error(`iperf3 from ${ns} to ${dst} gave no result after 4 tries: ${last}`);
+}
+
 export async function dataplane() {
   const id = `bd${process.pid.toString(16).slice(-4)}`;
   const dir = mkdtempSync(join(tmpdir(), 'natns-dp-'));
@@ -82,8 +103,7 @@ export async function dataplane() {
       for (const [k, p] of Object.entries(paths)) {
         progress.round(round_ + 1, ROUNDS, k);
         for (const [key, streams] of [['gbps1', 1], ['gbps4', 4]] as const) {
-          const out = must('ip', ['netns', 'exec', p.g, 'iperf3', '-c', p.dst, '-p', '5201', '-t', String(SECONDS), '-P', String(streams), '-J']);
-          m[k]![key]!.push(JSON.parse(out).end.sum_received.bits_per_second / 1e9);
+          m[k]![key]!.push(iperfGbps(p.g, p.dst, streams));
         }
         const ping = must('ip', ['netns', 'exec', p.g, 'busybox', 'ping', '-q', '-c', String(PINGS), p.dst]);
         m[k]!.rttMs!.push(Number(/= [\d.]+\/([\d.]+)\//.exec(ping)![1]));
