@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { errorText } from '../domain/errors.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
-import { dnsmasqPid } from '../kernel/dnsmasq.js';
+import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
@@ -47,7 +47,8 @@ async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
-  if (record.dhcp && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
+  const dhcp = record.dhcp ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+  if (dhcp) out.push(dhcp);
   return out;
 }
 
