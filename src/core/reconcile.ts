@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { errorText } from '../domain/errors.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
@@ -8,7 +9,8 @@ import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
 import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
-import type { Context } from './context.js';
+import { paths } from '../sys/paths.js';
+import type { Context, NetworkHandle } from './context.js';
 import { releaseNetwork, startNetwork, stopNetwork } from './network.js';
 import { inspect } from './status.js';
 
@@ -37,11 +39,13 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
 
 async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string[]> {
   const handle = ctx.network(record);
+  // A failed start was torn down and libvirt calls the network inactive: nothing in the kernel
+  // differs, yet the network the admin started is not running. That is a finding.
+  if (record.phase === 'failed') {
+    return [`its last start failed (the reason is in ${join(paths.log(), 'natns.log')}); start it again with 'virsh net-start ${record.name}' once that is fixed`];
+  }
   if (record.phase !== 'running') {
-    const left = [
-      ...(handle.netns.exists() ? [`namespace ${handle.names.namespace}`] : []),
-      ...Object.values(handle.names.hostDevices).filter(linkExists),
-    ];
+    const left = routerLeft(handle);
     return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
   }
   const found = await inspect(record, ctx);
@@ -50,6 +54,14 @@ async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string
   const dhcp = record.dhcp ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   if (dhcp) out.push(dhcp);
   return out;
+}
+
+/** The router's namespace and host devices that exist. */
+function routerLeft(handle: NetworkHandle): string[] {
+  return [
+    ...(handle.netns.exists() ? [`namespace ${handle.names.namespace}`] : []),
+    ...Object.values(handle.names.hostDevices).filter(linkExists),
+  ];
 }
 
 interface Orphan {
