@@ -11,7 +11,7 @@ import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
 import { paths } from '../sys/paths.js';
 import type { Context, NetworkHandle } from './context.js';
-import { releaseNetwork, startNetwork, stopNetwork } from './network.js';
+import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
 import { inspect } from './status.js';
 
 export interface Finding {
@@ -107,37 +107,46 @@ async function orphans(ctx: Context): Promise<Orphan[]> {
 }
 
 /**
- * Converge everything on what libvirt says: networks it reports active are (re)built from their
- * live XML, routers of inactive ones are removed, networks it no longer defines are forgotten and
- * their addresses released, and natns-named leftovers nobody claims are removed.
+ * Converge on what libvirt says: networks it reports active are (re)built from their live XML,
+ * routers of inactive ones are removed, networks it no longer defines are forgotten and their
+ * addresses released, and natns-named leftovers nobody claims are removed. With `only`, just that
+ * network's router is converged or removed. Repair never makes a network worse: what it cannot
+ * fix is reported and left as it was (see repairNetwork).
  */
-export async function repair(ctx: Context): Promise<{ actions: string[]; errors: string[] }> {
+export async function repair(ctx: Context, only?: string): Promise<{ actions: string[]; errors: string[] }> {
   const actions: string[] = [];
   const errors: string[] = [];
-  const attempt = async (what: string, fn: () => Promise<string | undefined>) => {
+  const attempt = async (what: string | undefined, fn: () => Promise<string | undefined>) => {
     try {
       const done = await fn();
       if (done) actions.push(done);
     } catch (err) {
-      errors.push(`${what}: ${errorText(err)}`);
+      errors.push(what ? `${what}: ${errorText(err)}` : errorText(err));
     }
   };
+  const wanted = (n: { name: string; uuid: string }) => only === undefined || n.name === only || n.uuid === only;
+  // Taken before libvirt is asked; see repairNetwork.
+  const seen = new Map(ctx.records.list().map((r) => [r.uuid, r.updated]));
   const active = await libvirtUuids(['net-list', '--uuid']);
   const defined = { networks: await libvirtUuids(['net-list', '--uuid', '--all']), guests: await libvirtUuids(['list', '--uuid', '--all']) };
   for (const uuid of active) {
-    await attempt(`network ${uuid}`, async () => {
-      const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid}`);
+    const known = ctx.records.read(uuid);
+    if (known && !wanted(known)) continue;
+    // Errors name the network themselves.
+    await attempt(undefined, async () => {
+      const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid} from libvirt`);
       const node = child(parseXml(xml, `network ${uuid}`), 'network');
       const spec = node ? readNetwork(node).spec : undefined;
-      if (!spec) return undefined;
-      const result = await startNetwork(spec, ctx);
+      if (!spec || !wanted(spec)) return undefined;
+      const result = await repairNetwork(spec, ctx, seen.get(uuid));
       const n = result.changes.differences.length;
-      return n ? `converged network ${spec.name} (${n} difference${n === 1 ? '' : 's'} repaired)` : undefined;
+      const done = [...(n ? [`${n} difference${n === 1 ? '' : 's'} repaired`] : []), ...(result.dnsmasq === 'started' ? ['dnsmasq started'] : [])];
+      return done.length ? `converged network ${spec.name} (${done.join(', ')})` : undefined;
     });
   }
   for (const record of ctx.records.list()) {
-    if (active.has(record.uuid)) continue;
-    await attempt(`network ${record.name}`, async () => {
+    if (active.has(record.uuid) || !wanted(record)) continue;
+    await attempt(`network '${record.name}'`, async () => {
       const { names } = ctx.network(record);
       const left = namespaceExists(names.namespace) || Object.values(names.hostDevices).some(linkExists);
       if (left || record.phase === 'running') {
@@ -147,6 +156,7 @@ export async function repair(ctx: Context): Promise<{ actions: string[]; errors:
       return undefined;
     });
   }
+  if (only !== undefined) return { actions, errors };
   const released = await releaseUndefined(ctx, defined);
   actions.push(...released.actions);
   errors.push(...released.errors);

@@ -5,6 +5,9 @@ import type { DhcpPlan } from '../plan/dnsmasq.js';
 import { writeFileAtomic } from '../sys/files.js';
 import { Netns } from './netns.js';
 
+/** dnsmasq would not start: the router itself may be fine. */
+export class DnsmasqError extends NatnsError {}
+
 /** A live dnsmasq started with this network's config, per its pid file, in whatever namespace it runs. */
 function ownDnsmasq(dir: string): number | undefined {
   try {
@@ -68,7 +71,7 @@ export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Pro
   if (r.exitCode !== 0 || dnsmasqPid(dir, namespace) === undefined) {
     const said = read(log)?.trim().replace(/\s+/g, ' ') || `exit code ${r.exitCode}`;
     const hint = /Address already in use/.test(said) ? `; something else in ${namespace} holds its port (see: ip netns exec ${namespace} ss -lunp)` : '';
-    throw new NatnsError(`dnsmasq could not start in ${namespace}: ${said}${hint}`);
+    throw new DnsmasqError(`dnsmasq could not start in ${namespace}: ${said}${hint}`);
   }
   return 'started';
 }

@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
@@ -34,6 +35,18 @@ async function privateLibvirtd(): Promise<PrivateLibvirtd> {
   return libvirt;
 }
 
+/** A UDP socket bound inside `ns` (no SO_REUSEADDR), held until the sandbox is cleaned up. */
+async function occupyUdp(ns: string, address: string, port: number): Promise<() => void> {
+  const script = `require('dgram').createSocket('udp4').bind(${port}, '${address}', () => console.log('ready'))`;
+  const child = execa('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { reject: false, buffer: false });
+  sb.children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
+    void child.then((r) => reject(new Error(`could not bind ${address}:${port} in ${ns}: ${String(r.stderr)}`)));
+  });
+  return () => void child.kill('SIGKILL');
+}
+
 function dnsmasqPidOf(uuid: string): number {
   return Number(readFileSync(join(sb.env.NATNS_STATE_DIR!, 'dhcp', uuid, 'dnsmasq.pid'), 'utf8'));
 }
@@ -42,6 +55,43 @@ function dnsmasqPidOf(uuid: string): number {
 async function dnsmasqs(): Promise<string[]> {
   return (await sh('pgrep', ['-f', '--', `--conf-file=${sb.env.NATNS_STATE_DIR}/`])).stdout.split('\n').filter(Boolean);
 }
+
+test('repair of an active network whose dnsmasq cannot start keeps the router forwarding, says why, exits 1, and check keeps reporting it', async () => {
+  const lv = await privateLibvirtd();
+  const net = await lv.define('1', { extra: DHCP });
+  expect((await lv.virsh('net-start', net.name)).exitCode).toBe(0);
+  const ns = namespaceName(net.name);
+  const guest = await sb.host('g1', net.bridge, '');
+  expect(await sb.dhcp(guest)).toMatch(/^10\.0\.0\.15\d$/);
+  expect(await sb.connect(guest, '198.51.100.1', 8080)).toMatch(/^hello 198\.51\.100\.1\d\d$/);
+
+  // dnsmasq dies, and something else takes its DNS port on the private address.
+  process.kill(dnsmasqPidOf(net.uuid), 'SIGKILL');
+  const free = await occupyUdp(ns, '10.0.0.1', 53);
+  const repaired = await lv.cli(['check', net.name, '--repair']);
+  expect(repaired.exitCode).toBe(1);
+  // The router stays: libvirt calls the network active, and guest traffic still goes out...
+  expect(await lv.active(net.name)).toBe('yes');
+  expect(await sb.connect(guest, '198.51.100.1', 8080)).toMatch(/^hello 198\.51\.100\.1\d\d$/);
+  // ...and repair says what it could not fix, in one line, and what is still wrong.
+  expect(repaired.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(new RegExp(`^natns: network '${net.name}': dnsmasq could not start in ${ns}: .*Address already in use.*; the router is left up without DHCP: fix that and run 'natns check --repair' again$`)),
+  ]);
+  expect(repaired.stdout.trim()).toBe(`${net.name}: dnsmasq is not running in ${ns}`);
+  // ...while DHCP, the part that could not be repaired, is down and reported.
+  const late = await sb.host('g2', net.bridge, '');
+  await expect(sb.dhcp(late)).rejects.toThrow(/got no lease/);
+  const check = await lv.cli(['check', net.name]);
+  expect({ code: check.exitCode, out: check.stdout.trim() }).toEqual({ code: 1, out: `${net.name}: dnsmasq is not running in ${ns}` });
+
+  // Once the port is free, the next repair brings DHCP back.
+  free();
+  await new Promise((r) => setTimeout(r, 200));
+  const again = await lv.cli(['check', net.name, '--repair']);
+  expect({ code: again.exitCode, err: again.stderr }).toEqual({ code: 0, err: '' });
+  expect(await sb.dhcp(late)).toMatch(/^10\.0\.0\.15\d$/);
+  expect((await lv.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
+});
 
 test('a failed start is reported by check until the network starts again', async () => {
   const lv = await privateLibvirtd();
