@@ -196,10 +196,15 @@ export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, g
   });
 }
 
-/** `stopped end`: libvirt already removed the bridge. The lease stays for the next start. */
-export async function stopNetwork(net: { name: string; uuid: string }, ctx: Context): Promise<void> {
+/**
+ * `stopped end`: libvirt already removed the bridge. The lease stays for the next start. From
+ * repair (a network libvirt does not run), only if no hook has written the record since `seen`
+ * (see repairNetwork): a start finishing right now must not lose its router.
+ */
+export async function stopNetwork(net: { name: string; uuid: string }, ctx: Context, repair?: { seen: string | undefined }): Promise<void> {
   const handle = ctx.network(net);
   await handle.withLock(async () => {
+    if (repair) unchangedSince(ctx, net.uuid, repair.seen);
     await teardown(handle);
     checkpoint();
     removeNftFile(handle.nftFile);

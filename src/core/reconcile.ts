@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorText } from '../domain/errors.js';
+import { errorText, NatnsError } from '../domain/errors.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
@@ -28,21 +28,57 @@ function claimed(ctx: Context): { namespaces: Set<string>; devices: Set<string>;
   };
 }
 
-/** Read-only: every difference between what natns planned and what the kernel holds. */
-export async function check(ctx: Context, only?: string): Promise<Finding[]> {
+/** What libvirt says about its networks, by UUID. Asked by the CLI only: a hook calling libvirt would deadlock it. */
+export interface LibvirtNetworks {
+  active: Set<string>;
+  /** Defined but not running. */
+  inactive: Set<string>;
+}
+
+export async function libvirtNetworks(): Promise<LibvirtNetworks> {
+  const [active, inactive] = await Promise.all([libvirtUuids(['net-list', '--uuid']), libvirtUuids(['net-list', '--uuid', '--inactive'])]);
+  return { active, inactive };
+}
+
+/**
+ * Read-only: every difference between what natns planned and what the kernel holds, and, when
+ * libvirt answered, every router of a network libvirt does not run.
+ */
+export async function check(ctx: Context, only?: string, libvirt?: LibvirtNetworks): Promise<Finding[]> {
   const findings: Finding[] = [];
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
-  for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
+  for (const record of records) {
+    const says = libvirt === undefined ? 'unknown' : libvirt.active.has(record.uuid) ? 'active' : libvirt.inactive.has(record.uuid) ? 'inactive' : 'undefined';
+    findings.push(...(await checkNetwork(record, ctx, says)).map((what) => ({ network: record.name, what })));
+  }
   if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   return findings;
 }
 
-async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string[]> {
+/**
+ * libvirt's word decides whether a network should have a router at all. 'inactive' means defined
+ * but not running: a router there is one libvirt will never stop (libvirtd killed in the middle of
+ * a net-start, after natns's hooks built it), so it is reported. A network libvirt does not
+ * define at all ('undefined') is judged by natns's record alone, as without libvirt: for an admin
+ * such a router is as dead as an inactive network's (a transient network whose net-create was
+ * cut short), and check --repair removes both; but check cannot tell it from a record whose
+ * hooks never came from this libvirt (the integration tests drive the hooks with a state folder
+ * of their own), and a network libvirt forgot is `natns gc`'s case, as its address is.
+ */
+async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'active' | 'inactive' | 'undefined' | 'unknown'): Promise<string[]> {
   const handle = ctx.network(record);
+  if (libvirt === 'active' && record.phase !== 'running') {
+    const why = record.phase === 'failed' ? 'its last start failed' : `natns has it ${record.phase}`;
+    return [`libvirt reports it active, but its router was never completed (${why}): 'natns check --repair' builds it`];
+  }
   // A failed start was torn down and libvirt calls the network inactive: nothing in the kernel
   // differs, yet the network the admin started is not running. That is a finding.
   if (record.phase === 'failed') {
     return [`its last start failed (the reason is in ${join(paths.log(), 'natns.log')}); start it again with 'virsh net-start ${record.name}' once that is fixed`];
+  }
+  if (libvirt === 'inactive') {
+    const left = routerLeft(handle);
+    return left.length ? [`libvirt does not report it active, but its router is up (${left.join(', ')}): 'natns check --repair' removes it`] : [];
   }
   if (record.phase !== 'running') {
     const left = routerLeft(handle);
@@ -125,10 +161,20 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
     }
   };
   const wanted = (n: { name: string; uuid: string }) => only === undefined || n.name === only || n.uuid === only;
-  // Taken before libvirt is asked; see repairNetwork.
+  // Taken before libvirt is asked: libvirt holds a network while its hooks run, so a hook its
+  // answer does not reflect writes the record after this, and repairNetwork and stopNetwork then
+  // leave that network alone.
   const seen = new Map(ctx.records.list().map((r) => [r.uuid, r.updated]));
-  const active = await libvirtUuids(['net-list', '--uuid']);
-  const defined = { networks: await libvirtUuids(['net-list', '--uuid', '--all']), guests: await libvirtUuids(['list', '--uuid', '--all']) };
+  let networks: LibvirtNetworks;
+  let guests: Set<string>;
+  try {
+    [networks, guests] = await Promise.all([libvirtNetworks(), libvirtUuids(['list', '--uuid', '--all'])]);
+  } catch (err) {
+    // Without libvirt's word, repair could only guess which routers should run.
+    throw new NatnsError(`cannot repair without libvirt: ${errorText(err)}; start libvirtd, then run 'natns check --repair' again`);
+  }
+  const { active } = networks;
+  const defined = { networks: new Set([...networks.active, ...networks.inactive]), guests };
   for (const uuid of active) {
     const known = ctx.records.read(uuid);
     if (known && !wanted(known)) continue;
@@ -150,7 +196,7 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
       const { names } = ctx.network(record);
       const left = namespaceExists(names.namespace) || Object.values(names.hostDevices).some(linkExists);
       if (left || record.phase === 'running') {
-        await stopNetwork(record, ctx);
+        await stopNetwork(record, ctx, { seen: seen.get(record.uuid) });
         if (left) actions.push(`removed the router of inactive network ${record.name}`);
       }
       return undefined;

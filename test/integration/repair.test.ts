@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { defineNet, expectStarted, poolSandbox } from '../helpers/hooknet.js';
@@ -131,4 +131,56 @@ test('a dnsmasq left in a deleted namespace is not taken for the router\'s: chec
   expect(await dnsmasqs()).toEqual([String(dnsmasqPidOf(net.uuid))]);
   expect(dnsmasqPidOf(net.uuid)).not.toBe(stale);
   expect((await sb.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
+});
+
+test('libvirtd killed in the middle of net-start: the router it leaves is reported, and repair removes it while an active network keeps forwarding', async () => {
+  const lv = await privateLibvirtd();
+  const [dead, live] = [await lv.define('1'), await lv.define('2')];
+  expect((await lv.virsh('net-start', live.name)).exitCode).toBe(0);
+  // natns's `started` hook has built the router; libvirt dies before it marks the network active.
+  writeFileSync(lv.pauseFile, '');
+  const starting = lv.virsh('net-start', dead.name);
+  await lv.waitPaused();
+  await lv.killDaemon();
+  rmSync(lv.pauseFile);
+  expect((await starting).exitCode).not.toBe(0);
+  await lv.startDaemon();
+  expect(await lv.active(dead.name)).toBe('no');
+
+  // The router is up and still forwards guest traffic for a network libvirt calls inactive.
+  const g1 = await sb.host('g1', dead.bridge, '10.0.0.100/24', '10.0.0.1');
+  const g2 = await sb.host('g2', live.bridge, '10.0.0.100/24', '10.0.0.1');
+  expect(await sb.reaches(g1, '198.51.100.1', 8080)).toBe(true);
+  const check = await lv.cli(['check', dead.name]);
+  expect(check.exitCode).toBe(1);
+  expect(check.stdout.trim()).toBe(
+    `${dead.name}: libvirt does not report it active, but its router is up (namespace ${namespaceName(dead.name)}, ${hostDeviceNames(dead.uuid).lan}, ${hostDeviceNames(dead.uuid).wan}): 'natns check --repair' removes it`,
+  );
+
+  const repaired = await lv.cli(['check', dead.name, '--repair']);
+  expect({ code: repaired.exitCode, out: repaired.stdout.trim(), err: repaired.stderr }).toEqual({ code: 0, out: `removed the router of inactive network ${dead.name}`, err: '' });
+  expect(await sb.reaches(g1, '198.51.100.1', 8080)).toBe(false);
+  expect(await sb.reaches(g2, '198.51.100.1', 8080)).toBe(true);
+  expect((await lv.cli(['check', dead.name])).stdout).toBe('ok: the kernel matches the plan');
+  expect((await lv.cli(['check', live.name])).stdout).toBe('ok: the kernel matches the plan');
+  // libvirt can start it again (natns clears the bridge libvirt left behind when it died, once
+  // the test guest is off it).
+  await sh('ip', ['link', 'del', `${g1}h`]);
+  expect((await lv.virsh('net-start', dead.name)).exitCode).toBe(0);
+  expect(await lv.active(dead.name)).toBe('yes');
+});
+
+test('without an answer from libvirt, check says so in one line and checks the rest; repair refuses', async () => {
+  const lv = await privateLibvirtd();
+  const net = await lv.define('1');
+  expect((await lv.virsh('net-start', net.name)).exitCode).toBe(0);
+  await sh('ip', ['-n', namespaceName(net.name), 'route', 'del', 'default']);
+  await lv.killDaemon();
+  const check = await lv.cli(['check', net.name]);
+  expect(check.exitCode).toBe(1);
+  expect(check.stdout.trim()).toBe(`${net.name}: route default via 198.51.100.1 dev wan is missing`);
+  expect(check.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^natns: could not ask libvirt which networks are active \(.+\); checked against natns's own records only$/)]);
+  const repair = await lv.cli(['check', net.name, '--repair']);
+  expect(repair.exitCode).toBe(1);
+  expect(repair.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^natns: cannot repair without libvirt: .+; start libvirtd, then run 'natns check --repair' again$/)]);
 });
