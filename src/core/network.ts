@@ -59,19 +59,26 @@ export async function prepareNetwork(net: NetworkSpec, ctx: Context): Promise<Ne
   const handle = ctx.network(net);
   return handle.withLock(async () => {
     const { lease, previous } = await reserve(net, ctx);
-    checkpoint();
-    await teardown(handle);
-    checkpoint();
-    if (linkExists(net.bridge)) {
-      const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
-      if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
-        throw new InputError(
-          `bridge ${net.bridge} already exists and was not left behind by natns for this network${foreign.length ? ` (ports: ${foreign.join(', ')})` : ''}, so libvirt cannot create it; remove it (ip link del ${net.bridge}) or give the network another bridge name`,
-        );
+    try {
+      checkpoint();
+      await teardown(handle);
+      checkpoint();
+      if (linkExists(net.bridge)) {
+        const foreign = bridgePorts(net.bridge).filter((p) => !isNatnsHostDevice(p));
+        if (previous?.bridge !== net.bridge || !isBridge(net.bridge) || foreign.length > 0) {
+          throw new InputError(
+            `bridge ${net.bridge} already exists and was not left behind by natns for this network${foreign.length ? ` (ports: ${foreign.join(', ')})` : ''}, so libvirt cannot create it; remove it (ip link del ${net.bridge}) or give the network another bridge name`,
+          );
+        }
+        await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
       }
-      await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
+      return ctx.records.write(recordOf(net, lease, 'starting'));
+    } catch (err) {
+      // A refused start keeps nothing a repair would have to clean: a lease claimed just now,
+      // with no record to own it, goes back (one from an earlier start stays with its record).
+      if (!previous) await ctx.ipam.release(lease, net.uuid);
+      throw err;
     }
-    return ctx.records.write(recordOf(net, lease, 'starting'));
   });
 }
 

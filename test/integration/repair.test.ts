@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { defineNet, expectStarted, poolSandbox } from '../helpers/hooknet.js';
@@ -13,11 +13,12 @@ import { type Sandbox, sh } from '../helpers/sandbox.js';
  * libvirt, never the machine's own.
  */
 let sb: Sandbox;
+let provider: string;
 let upstream: string;
 let libvirt: PrivateLibvirtd | undefined;
 
 beforeEach(async () => {
-  ({ sb, upstream } = await poolSandbox(true));
+  ({ sb, provider, upstream } = await poolSandbox(true));
   await sb.recorder(upstream, 8080);
 });
 
@@ -183,4 +184,21 @@ test('without an answer from libvirt, check says so in one line and checks the r
   const repair = await lv.cli(['check', net.name, '--repair']);
   expect(repair.exitCode).toBe(1);
   expect(repair.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^natns: cannot repair without libvirt: .+; start libvirtd, then run 'natns check --repair' again$/)]);
+});
+
+test('a start refused at start begin keeps nothing that a repair would have to clean', async () => {
+  const net = defineNet(sb, '1');
+  // A bridge of that name that natns did not leave behind: refused.
+  await sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+  const refused = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
+  expect(refused.exitCode).toBe(2);
+  let leases: string[] = [];
+  try {
+    leases = readdirSync(join(sb.env.NATNS_STATE_DIR!, 'leases', provider)).filter((n) => !n.startsWith('.'));
+  } catch {
+    // No lease folder at all: nothing kept.
+  }
+  expect(leases).toEqual([]);
+  const check = await sb.cli(['check']);
+  expect(check.stdout.split('\n').filter((l) => l.includes(provider))).toEqual([]);
 });
