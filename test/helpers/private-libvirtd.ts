@@ -9,9 +9,9 @@ import { networkXml } from './xml.js';
  * XML) has a real answer without touching the machine's libvirtd or its installed hooks. It runs
  * in a mount namespace of its own where /run/libvirt, /etc/libvirt, /var/lib/libvirt and
  * /var/cache/libvirt are empty tmpfs: its own sockets, network definitions and status, and as its
- * network hook this build's, with the sandbox's config and state. Everything else is the host's:
- * the network stack (its bridges are real) and /run/netns, a shared mount, so the namespaces the
- * hook makes are the host's too.
+ * network hook this build's, with the sandbox's config and state; and its firewall tools do
+ * nothing (see the script). Everything else is the host's: the network stack (its bridges are
+ * real) and /run/netns, a shared mount, so the namespaces the hook makes are the host's too.
  */
 export class PrivateLibvirtd {
   private holder?: { pid?: number | undefined; kill: (s?: NodeJS.Signals) => boolean };
@@ -53,6 +53,13 @@ for d in /run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt; do
   mkdir -p "$d"
   mount --make-private "$(findmnt -n -o TARGET -T "$d")"
   mount -t tmpfs -o mode=0755 natns-test "$d"
+done
+# libvirt's firewall rules for its networks would land in the host's firewall and outlive this
+# daemon (and, with br_netfilter loaded, reject the bridged traffic of the networks under test):
+# in here its iptables, ip6tables and ebtables do nothing. natns itself uses nft.
+for real in $(for t in iptables ip6tables ebtables; do p=$(command -v "$t") && readlink -f "$p"; done | sort -u); do
+  mount --make-private "$(findmnt -n -o TARGET -T "$real")"
+  mount --bind /bin/true "$real"
 done
 mkdir -p /etc/libvirt/hooks
 cp "$0" /etc/libvirt/hooks/network
