@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { InputError, NatnsError, withContext } from '../domain/errors.js';
 import type { GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
-import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
+import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
@@ -60,13 +60,21 @@ function recordOf(net: NetworkSpec, lease: Upstream, phase: Phase): Omit<Network
 export async function prepareNetwork(net: NetworkSpec, ctx: Context): Promise<NetworkRecord> {
   const handle = ctx.network(net);
   return handle.withLock(async () => {
-    const { staleBridge } = admitBridges(net, ctx.records.read(net.uuid), ctx);
+    const previous = ctx.records.read(net.uuid);
+    const { staleBridge } = admitBridges(net, previous, ctx);
     const { lease } = await reserve(net, ctx);
-    checkpoint();
-    await teardown(handle);
-    checkpoint();
-    if (staleBridge) await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
-    return ctx.records.write(recordOf(net, lease, 'starting'));
+    try {
+      checkpoint();
+      await teardown(handle);
+      checkpoint();
+      if (staleBridge) await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
+      return ctx.records.write(recordOf(net, lease, 'starting'));
+    } catch (err) {
+      // A refused start keeps nothing a repair would have to clean: a lease claimed just now,
+      // with no record to own it, goes back (one from an earlier start stays with its record).
+      if (!previous) await ctx.ipam.release(lease, net.uuid);
+      throw err;
+    }
   });
 }
 
@@ -100,21 +108,56 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
 }
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
-async function buildRouter(net: NetworkSpec, lease: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges }> {
+async function buildRouter(net: NetworkSpec, lease: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges; dnsmasq: 'started' | 'unchanged' | 'none' }> {
   const handle = ctx.network(net);
   const guests = ctx.guests.list();
   const desired = await planFor(net, lease, ctx, guests);
   const changes = await ensureRouter(desired, handle.nftFile);
   checkpoint();
-  if (net.dhcp) {
-    await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
-      network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
-      range: net.dhcp, reservations: reservationsOf(net, guests),
-    }));
-  } else {
+  if (!net.dhcp) {
     await stopDnsmasq(handle.dhcpDir);
+    return { desired, changes, dnsmasq: 'none' };
   }
-  return { desired, changes };
+  const dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
+    network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
+    range: net.dhcp, reservations: reservationsOf(net, guests),
+  }));
+  return { desired, changes, dnsmasq };
+}
+
+/**
+ * `natns check --repair` of a network libvirt reports active: converge its router and DHCP on
+ * the spec from libvirt's live XML. Unlike a start, a failure tears nothing down: libvirt calls
+ * the network active whatever natns does, so removing the router would take the parts that work
+ * (forwarding) down with the part that failed (often dnsmasq). The record says 'running', so
+ * check keeps reporting what is still missing. `seen` is the record's `updated` from before
+ * repair asked libvirt (undefined: there was none); a hook that wrote it since then is newer
+ * than libvirt's answer, and the network is left to it.
+ */
+export async function repairNetwork(net: NetworkSpec, ctx: Context, seen: string | undefined): Promise<StartResult & { dnsmasq: 'started' | 'unchanged' | 'none' }> {
+  const handle = ctx.network(net);
+  return handle.withLock(async () => {
+    try {
+      unchangedSince(ctx, net.uuid, seen);
+      const { lease } = await reserve(net, ctx);
+      const record = ctx.records.write(recordOf(net, lease, 'running'));
+      return { record, ...(await buildRouter(net, lease, ctx)) };
+    } catch (err) {
+      const wrapped = withContext(`network '${net.name}'`, err);
+      if (err instanceof DnsmasqError) wrapped.message += "; the router is left up without DHCP: fix that and run 'natns check --repair' again";
+      else if (!(err instanceof Changed)) wrapped.message += "; nothing was taken down: fix that and run 'natns check --repair' again";
+      throw wrapped;
+    }
+  });
+}
+
+class Changed extends NatnsError {}
+
+/** Refuse to act on libvirt's answer when a hook has written the network's record since `seen`. */
+function unchangedSince(ctx: Context, uuid: string, seen: string | undefined): void {
+  if (ctx.records.read(uuid)?.updated !== seen) {
+    throw new Changed("a libvirt hook changed it while repair ran; run 'natns check --repair' again");
+  }
 }
 
 /**
@@ -156,10 +199,15 @@ export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, g
   });
 }
 
-/** `stopped end`: libvirt already removed the bridge. The lease stays for the next start. */
-export async function stopNetwork(net: { name: string; uuid: string }, ctx: Context): Promise<void> {
+/**
+ * `stopped end`: libvirt already removed the bridge. The lease stays for the next start. From
+ * repair (a network libvirt does not run), only if no hook has written the record since `seen`
+ * (see repairNetwork): a start finishing right now must not lose its router.
+ */
+export async function stopNetwork(net: { name: string; uuid: string }, ctx: Context, repair?: { seen: string | undefined }): Promise<void> {
   const handle = ctx.network(net);
   await handle.withLock(async () => {
+    if (repair) unchangedSince(ctx, net.uuid, repair.seen);
     await teardown(handle);
     checkpoint();
     removeNftFile(handle.nftFile);

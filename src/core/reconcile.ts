@@ -1,16 +1,18 @@
 import { readdirSync } from 'node:fs';
-import { errorText } from '../domain/errors.js';
+import { join } from 'node:path';
+import { errorText, NatnsError } from '../domain/errors.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
-import { dnsmasqPid } from '../kernel/dnsmasq.js';
+import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
 import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
-import type { Context } from './context.js';
-import { releaseNetwork, startNetwork, stopNetwork } from './network.js';
+import { paths } from '../sys/paths.js';
+import type { Context, NetworkHandle } from './context.js';
+import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
 import { inspect } from './status.js';
 
 export interface Finding {
@@ -27,11 +29,29 @@ function claimed(ctx: Context): { namespaces: Set<string>; devices: Set<string>;
   };
 }
 
-/** Read-only: every difference between what natns planned and what the kernel holds. */
-export async function check(ctx: Context, only?: string): Promise<Finding[]> {
+/** What libvirt says about its networks, by UUID. Asked by the CLI only: a hook calling libvirt would deadlock it. */
+export interface LibvirtNetworks {
+  active: Set<string>;
+  /** Defined but not running. */
+  inactive: Set<string>;
+}
+
+export async function libvirtNetworks(): Promise<LibvirtNetworks> {
+  const [active, inactive] = await Promise.all([libvirtUuids(['net-list', '--uuid']), libvirtUuids(['net-list', '--uuid', '--inactive'])]);
+  return { active, inactive };
+}
+
+/**
+ * Read-only: every difference between what natns planned and what the kernel holds, and, when
+ * libvirt answered, every router of a network libvirt does not run.
+ */
+export async function check(ctx: Context, only?: string, libvirt?: LibvirtNetworks): Promise<Finding[]> {
   const findings: Finding[] = [];
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
-  for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
+  for (const record of records) {
+    const says = libvirt === undefined ? 'unknown' : libvirt.active.has(record.uuid) ? 'active' : libvirt.inactive.has(record.uuid) ? 'inactive' : 'undefined';
+    findings.push(...(await checkNetwork(record, ctx, says)).map((what) => ({ network: record.name, what })));
+  }
   const running = records.filter((r) => r.phase === 'running');
   const bridges = [...new Set(running.flatMap((r) => [r.bridge, r.lease.bridge]))].sort();
   findings.push(...(await hostForwardDrops(bridges)).map((what) => ({ what })));
@@ -39,20 +59,49 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
   return findings;
 }
 
-async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string[]> {
+/**
+ * libvirt's word decides whether a network should have a router at all. 'inactive' means defined
+ * but not running: a router there is one libvirt will never stop (libvirtd killed in the middle of
+ * a net-start, after natns's hooks built it), so it is reported. A network libvirt does not
+ * define at all ('undefined') is judged by natns's record alone, as without libvirt: for an admin
+ * such a router is as dead as an inactive network's (a transient network whose net-create was
+ * cut short), and check --repair removes both; but check cannot tell it from a record whose
+ * hooks never came from this libvirt (the integration tests drive the hooks with a state folder
+ * of their own), and a network libvirt forgot is `natns gc`'s case, as its address is.
+ */
+async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'active' | 'inactive' | 'undefined' | 'unknown'): Promise<string[]> {
   const handle = ctx.network(record);
+  if (libvirt === 'active' && record.phase !== 'running') {
+    const why = record.phase === 'failed' ? 'its last start failed' : `natns has it ${record.phase}`;
+    return [`libvirt reports it active, but its router was never completed (${why}): 'natns check --repair' builds it`];
+  }
+  // A failed start was torn down and libvirt calls the network inactive: nothing in the kernel
+  // differs, yet the network the admin started is not running. That is a finding.
+  if (record.phase === 'failed') {
+    return [`its last start failed (the reason is in ${join(paths.log(), 'natns.log')}); start it again with 'virsh net-start ${record.name}' once that is fixed`];
+  }
+  if (libvirt === 'inactive') {
+    const left = routerLeft(handle);
+    return left.length ? [`libvirt does not report it active, but its router is up (${left.join(', ')}): 'natns check --repair' removes it`] : [];
+  }
   if (record.phase !== 'running') {
-    const left = [
-      ...(handle.netns.exists() ? [`namespace ${handle.names.namespace}`] : []),
-      ...Object.values(handle.names.hostDevices).filter(linkExists),
-    ];
+    const left = routerLeft(handle);
     return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
   }
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
-  if (record.dhcp && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
+  const dhcp = record.dhcp ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+  if (dhcp) out.push(dhcp);
   return out;
+}
+
+/** The router's namespace and host devices that exist. */
+function routerLeft(handle: NetworkHandle): string[] {
+  return [
+    ...(handle.netns.exists() ? [`namespace ${handle.names.namespace}`] : []),
+    ...Object.values(handle.names.hostDevices).filter(linkExists),
+  ];
 }
 
 interface Orphan {
@@ -98,46 +147,66 @@ async function orphans(ctx: Context): Promise<Orphan[]> {
 }
 
 /**
- * Converge everything on what libvirt says: networks it reports active are (re)built from their
- * live XML, routers of inactive ones are removed, networks it no longer defines are forgotten and
- * their addresses released, and natns-named leftovers nobody claims are removed.
+ * Converge on what libvirt says: networks it reports active are (re)built from their live XML,
+ * routers of inactive ones are removed, networks it no longer defines are forgotten and their
+ * addresses released, and natns-named leftovers nobody claims are removed. With `only`, just that
+ * network's router is converged or removed. Repair never makes a network worse: what it cannot
+ * fix is reported and left as it was (see repairNetwork).
  */
-export async function repair(ctx: Context): Promise<{ actions: string[]; errors: string[] }> {
+export async function repair(ctx: Context, only?: string): Promise<{ actions: string[]; errors: string[] }> {
   const actions: string[] = [];
   const errors: string[] = [];
-  const attempt = async (what: string, fn: () => Promise<string | undefined>) => {
+  const attempt = async (what: string | undefined, fn: () => Promise<string | undefined>) => {
     try {
       const done = await fn();
       if (done) actions.push(done);
     } catch (err) {
-      errors.push(`${what}: ${errorText(err)}`);
+      errors.push(what ? `${what}: ${errorText(err)}` : errorText(err));
     }
   };
-  const active = await libvirtUuids(['net-list', '--uuid']);
-  const defined = { networks: await libvirtUuids(['net-list', '--uuid', '--all']), guests: await libvirtUuids(['list', '--uuid', '--all']) };
+  const wanted = (n: { name: string; uuid: string }) => only === undefined || n.name === only || n.uuid === only;
+  // Taken before libvirt is asked: libvirt holds a network while its hooks run, so a hook its
+  // answer does not reflect writes the record after this, and repairNetwork and stopNetwork then
+  // leave that network alone.
+  const seen = new Map(ctx.records.list().map((r) => [r.uuid, r.updated]));
+  let networks: LibvirtNetworks;
+  let guests: Set<string>;
+  try {
+    [networks, guests] = await Promise.all([libvirtNetworks(), libvirtUuids(['list', '--uuid', '--all'])]);
+  } catch (err) {
+    // Without libvirt's word, repair could only guess which routers should run.
+    throw new NatnsError(`cannot repair without libvirt: ${errorText(err)}; start libvirtd, then run 'natns check --repair' again`);
+  }
+  const { active } = networks;
+  const defined = { networks: new Set([...networks.active, ...networks.inactive]), guests };
   for (const uuid of active) {
-    await attempt(`network ${uuid}`, async () => {
-      const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid}`);
+    const known = ctx.records.read(uuid);
+    if (known && !wanted(known)) continue;
+    // Errors name the network themselves.
+    await attempt(undefined, async () => {
+      const xml = await virsh(['net-dumpxml', uuid], `read network ${uuid} from libvirt`);
       const node = child(parseXml(xml, `network ${uuid}`), 'network');
       const spec = node ? readNetwork(node).spec : undefined;
-      if (!spec) return undefined;
-      const result = await startNetwork(spec, ctx);
+      if (!spec || !wanted(spec)) return undefined;
+      const result = await repairNetwork(spec, ctx, seen.get(uuid));
       const n = result.changes.differences.length;
-      return n ? `converged network ${spec.name} (${n} difference${n === 1 ? '' : 's'} repaired)` : undefined;
+      const done = [...(n ? [`${n} difference${n === 1 ? '' : 's'} repaired`] : []), ...(result.dnsmasq === 'started' ? ['dnsmasq started'] : [])];
+      return done.length ? `converged network ${spec.name} (${done.join(', ')})` : undefined;
     });
   }
   for (const record of ctx.records.list()) {
-    if (active.has(record.uuid)) continue;
-    await attempt(`network ${record.name}`, async () => {
+    if (active.has(record.uuid) || !wanted(record)) continue;
+    await attempt(`network '${record.name}'`, async () => {
       const { names } = ctx.network(record);
       const left = namespaceExists(names.namespace) || Object.values(names.hostDevices).some(linkExists);
       if (left || record.phase === 'running') {
-        await stopNetwork(record, ctx);
+        await stopNetwork(record, ctx, { seen: seen.get(record.uuid) });
         if (left) actions.push(`removed the router of inactive network ${record.name}`);
       }
       return undefined;
     });
   }
+  if (only !== undefined) return { actions, errors };
   const released = await releaseUndefined(ctx, defined);
   actions.push(...released.actions);
   errors.push(...released.errors);

@@ -1,12 +1,15 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatnsError } from '../domain/errors.js';
 import type { DhcpPlan } from '../plan/dnsmasq.js';
 import { writeFileAtomic } from '../sys/files.js';
 import { Netns } from './netns.js';
 
-/** The dnsmasq of a network, if its pid file names a live dnsmasq started with our config. */
-export function dnsmasqPid(dir: string): number | undefined {
+/** dnsmasq would not start: the router itself may be fine. */
+export class DnsmasqError extends NatnsError {}
+
+/** A live dnsmasq started with this network's config, per its pid file, in whatever namespace it runs. */
+function ownDnsmasq(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(join(dir, 'dnsmasq.pid'), 'utf8').trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -17,36 +20,68 @@ export function dnsmasqPid(dir: string): number | undefined {
 }
 
 /**
+ * The network's dnsmasq: started with its config and running in its router's namespace. A
+ * namespace deleted and made again is a new namespace; a dnsmasq left in the old one (alive, its
+ * pid file valid) serves nobody, so it does not count. Compared by the namespace's inode, read
+ * from /proc and /run/netns without a process.
+ */
+export function dnsmasqPid(dir: string, namespace: string): number | undefined {
+  const pid = ownDnsmasq(dir);
+  if (pid === undefined) return undefined;
+  try {
+    const theirs = statSync(`/proc/${pid}/ns/net`);
+    const router = statSync(`/run/netns/${namespace}`);
+    return theirs.dev === router.dev && theirs.ino === router.ino ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the network has no dnsmasq of its own, for `natns check`. */
+export function dnsmasqAbsence(dir: string, namespace: string): string | undefined {
+  if (dnsmasqPid(dir, namespace) !== undefined) return undefined;
+  const stray = ownDnsmasq(dir);
+  return `dnsmasq is not running in ${namespace}${stray === undefined ? '' : ` (pid ${stray} runs outside it, in a namespace deleted behind natns's back)`}`;
+}
+
+/**
  * Converge the network's dnsmasq on `plan`: start it when missing or when its config changed,
  * and only SIGHUP it when just the reservations changed. dnsmasq daemonizes itself with its
  * stdio on /dev/null; its start-up output goes to a file, so nothing of it holds the hook's
  * (and so libvirt's) pipes.
  */
-export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Promise<void> {
+export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Promise<'started' | 'unchanged'> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const confFile = join(dir, 'dnsmasq.conf');
   const hostsFile = join(dir, 'hosts');
   const confChanged = read(confFile) !== plan.conf;
   const hostsChanged = read(hostsFile) !== plan.hosts;
   if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, 0o644);
-  let pid = dnsmasqPid(dir);
+  const namespace = ns.name!;
+  const pid = dnsmasqPid(dir, namespace);
   if (pid !== undefined && !confChanged) {
     if (hostsChanged) process.kill(pid, 'SIGHUP');
-    return;
+    return 'unchanged';
   }
-  if (pid !== undefined) await stopDnsmasq(dir);
+  // Ours but outside the namespace (or with an old config): it goes before a new one starts.
+  await stopDnsmasq(dir);
   if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
   const log = join(dir, 'dnsmasq.log');
   const r = await ns.run(['dnsmasq', `--conf-file=${confFile}`], { outputFile: log });
-  pid = dnsmasqPid(dir);
-  if (r.exitCode !== 0 || pid === undefined) {
-    throw new NatnsError(`dnsmasq did not start in ${ns.label}: ${read(log)?.trim() || `exit code ${r.exitCode}`}`);
+  if (r.exitCode !== 0 || dnsmasqPid(dir, namespace) === undefined) {
+    const said = read(log)?.trim().replace(/\s+/g, ' ') || `exit code ${r.exitCode}`;
+    const hint = /Address already in use/.test(said) ? `; something else in ${namespace} holds its port (see: ip netns exec ${namespace} ss -lunp)` : '';
+    throw new DnsmasqError(`dnsmasq could not start in ${namespace}: ${said}${hint}`);
   }
+  return 'started';
 }
 
-/** Stop the network's dnsmasq (if any) and wait for it to be gone, so the namespace can go. */
+/**
+ * Stop the network's dnsmasq (if any, wherever it runs) and wait for it to be gone, so the
+ * namespace can go.
+ */
 export async function stopDnsmasq(dir: string): Promise<void> {
-  const pid = dnsmasqPid(dir);
+  const pid = ownDnsmasq(dir);
   if (pid !== undefined) {
     try {
       process.kill(pid, 'SIGTERM');
