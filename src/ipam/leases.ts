@@ -1,13 +1,14 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAddress } from '../domain/address.js';
 import type { Lease, LeaseOwner } from '../domain/model.js';
-import { readJsonIfExists, writeFileAtomic } from '../sys/files.js';
+import { createExclusive, readJsonIfExists, writeFileAtomic } from '../sys/files.js';
 
 /**
- * Upstream addresses, one file per address under leases/<bridge>/<address>, created with
- * O_EXCL: the filesystem itself refuses a second owner. Addresses are unique per upstream
- * bridge (one L2 segment), whether they came from a pool or were fixed in the metadata.
+ * Upstream addresses, one file per address under leases/<bridge>/<address>, created
+ * exclusively (written, then link()ed into place): the filesystem itself refuses a second owner,
+ * and a lease file never exists empty. Addresses are unique per upstream bridge (one L2
+ * segment), whether they came from a pool or were fixed in the metadata.
  * leases/<bridge>/.owners/<uuid> names an owner's address, so finding it never scans the pool.
  */
 export class FileLeaseStore {
@@ -23,38 +24,31 @@ export class FileLeaseStore {
 
   /** Take the address for `owner`; returns the other owner when someone else holds it. */
   claim(bridge: string, address: string, owner: LeaseOwner): LeaseOwner | undefined {
-    mkdirSync(join(this.dir, bridge), { recursive: true, mode: 0o755 });
+    // Read first: a network's every start claims its lease again, and that must cost no write.
+    const current = this.holder(bridge, address);
+    if (current !== undefined && current.uuid !== owner.uuid) return current;
     // Index first: a crash between the two leaves an index entry that the lease check ignores,
     // never a lease nobody can find.
-    this.index(bridge, owner.uuid, address);
-    try {
-      const fd = openSync(this.file(bridge, address), 'wx', 0o644);
-      try {
-        writeSync(fd, JSON.stringify(owner) + '\n');
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      return undefined;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const current = this.holder(bridge, address);
-    if (current === undefined) {
-      // A crash between create and write leaves an empty file; it belongs to nobody.
-      rmSync(this.file(bridge, address), { force: true });
-      return this.claim(bridge, address, owner);
-    }
-    return current.uuid === owner.uuid ? undefined : current;
+    if (this.indexed(bridge, owner.uuid) !== address) writeFileAtomic(this.ownerFile(bridge, owner.uuid), `${address}\n`);
+    if (current !== undefined || createExclusive(this.file(bridge, address), JSON.stringify(owner) + '\n')) return undefined;
+    // Created since our read (not by natns: its claims of one bridge hold the bridge's lock).
+    const now = this.holder(bridge, address);
+    if (now === undefined) return this.claim(bridge, address, owner);
+    return now.uuid === owner.uuid ? undefined : now;
   }
 
   private ownerFile(bridge: string, uuid: string): string {
     return join(this.dir, bridge, '.owners', uuid);
   }
 
-  private index(bridge: string, uuid: string, address: string): void {
-    mkdirSync(join(this.dir, bridge, '.owners'), { recursive: true, mode: 0o755 });
-    writeFileAtomic(this.ownerFile(bridge, uuid), `${address}\n`);
+  /** The address the owner index names for `uuid`, if any. */
+  private indexed(bridge: string, uuid: string): string | undefined {
+    try {
+      const text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
+      return isAddress(text) ? text : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   release(bridge: string, address: string, uuid: string): void {
@@ -81,14 +75,8 @@ export class FileLeaseStore {
 
   /** The lease `uuid` holds on `bridge`, from the owner index (checked against the lease itself). */
   leasesOf(bridge: string, uuid: string): string[] {
-    let text: string;
-    try {
-      text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
-    } catch {
-      return [];
-    }
-    if (!isAddress(text)) return [];
-    return this.holder(bridge, text)?.uuid === uuid ? [text] : [];
+    const address = this.indexed(bridge, uuid);
+    return address !== undefined && this.holder(bridge, address)?.uuid === uuid ? [address] : [];
   }
 
   all(): Lease[] {
@@ -100,9 +88,9 @@ export class FileLeaseStore {
       return out;
     }
     for (const bridge of bridges) {
-      for (const a of this.used(bridge)) {
-        const owner = this.holder(bridge, a);
-        if (owner) out.push({ bridge, address: a, owner });
+      for (const address of this.used(bridge)) {
+        const owner = this.holder(bridge, address);
+        if (owner) out.push({ bridge, address, owner });
       }
     }
     return out;

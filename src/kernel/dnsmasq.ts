@@ -28,14 +28,14 @@ export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Pro
   const hostsFile = join(dir, 'hosts');
   const confChanged = read(confFile) !== plan.conf;
   const hostsChanged = read(hostsFile) !== plan.hosts;
-  if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, 0o644);
+  if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, { mode: 0o644 });
   let pid = dnsmasqPid(dir);
   if (pid !== undefined && !confChanged) {
     if (hostsChanged) process.kill(pid, 'SIGHUP');
     return;
   }
   if (pid !== undefined) await stopDnsmasq(dir);
-  if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
+  if (confChanged) writeFileAtomic(confFile, plan.conf, { mode: 0o644 });
   const log = join(dir, 'dnsmasq.log');
   const r = await ns.run(['dnsmasq', `--conf-file=${confFile}`], { outputFile: log });
   pid = dnsmasqPid(dir);

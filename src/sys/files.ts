@@ -1,30 +1,122 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, readFileSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import {
+  closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { NatnsError } from '../domain/errors.js';
+
+export interface WriteOptions {
+  mode?: number;
+  /** fsync the file and its folder. */
+  durable?: boolean;
+}
+
+/** One line that names the file, for the admin: a full or read-only disk must never read as "EIO". */
+export function writeError(path: string, err: unknown): NatnsError {
+  if (err instanceof NatnsError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const why: Record<string, string> = {
+    ENOSPC: 'no space left on the state filesystem',
+    EDQUOT: 'disk quota exceeded on the state filesystem',
+    EROFS: 'the state filesystem is read-only',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+  };
+  return new NatnsError(`cannot write ${path}: ${(e.code && why[e.code]) ?? e.message}`, { cause: err });
+}
+
+export function ensureDir(dir: string, mode = 0o755): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    throw writeError(dir, err);
+  }
+}
+
+let tmpCounter = 0;
 
 /**
- * Write-to-temp, fsync, rename, fsync the directory: a crash leaves the old file or the new, never
- * half. `durable: false` skips the fsyncs, for facts that a power loss makes moot anyway (which
- * phase a router is in: after a power loss there is no router); the rename still keeps it whole.
+ * The content of `path` in a temp file beside it, complete (and fsynced if durable) before it
+ * gets any name a reader looks at. On any failure the temp file is gone again.
  */
-export function writeFileAtomic(path: string, data: string, mode = 0o644, durable = true): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
+function writeTemp(path: string, data: string, o: WriteOptions): string {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${tmpCounter++}.tmp`);
+  let fd: number | undefined;
   try {
-    writeSync(fd, data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    fd = openSync(tmp, 'w', o.mode ?? 0o644);
+    const buf = Buffer.from(data);
+    // writeSync may write less than asked (a filesystem that fills up mid-write): loop.
+    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
+    if (o.durable ?? true) fsyncSync(fd);
+    const closing = fd;
+    fd = undefined;
+    closeSync(closing);
+    return tmp;
+  } catch (err) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // The write's own error is the one to report.
+      }
+    }
+    rmSync(tmp, { force: true });
+    throw writeError(path, err);
   }
-  renameSync(tmp, path);
-  if (!durable) return;
+}
+
+function fsyncDir(dir: string): void {
   const dfd = openSync(dir, 'r');
   try {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
   }
+}
+
+/**
+ * Write-to-temp, fsync, rename, fsync the directory: a crash or a full disk leaves the old file
+ * or the new, never half, and no temp file. `durable: false` skips the fsyncs, for facts that a
+ * power loss makes moot anyway (which phase a router is in: after a power loss there is no
+ * router); the rename still keeps it whole.
+ */
+export function writeFileAtomic(path: string, data: string, o: WriteOptions = {}): void {
+  const dir = dirname(path);
+  ensureDir(dir);
+  const tmp = writeTemp(path, data, o);
+  try {
+    renameSync(tmp, path);
+    if (o.durable ?? true) fsyncDir(dir);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw writeError(path, err);
+  }
+}
+
+/**
+ * Create `path` holding `data`, unless the name is taken (then false). The content is written
+ * to a temp file first and link()ed into place, which fails with EEXIST when the name exists:
+ * as exclusive as O_EXCL, but `path` never exists empty or half written, whatever the disk does.
+ */
+export function createExclusive(path: string, data: string, o: WriteOptions = {}): boolean {
+  const dir = dirname(path);
+  ensureDir(dir);
+  const tmp = writeTemp(path, data, o);
+  try {
+    linkSync(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw writeError(path, err);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  if (o.durable ?? true) {
+    try {
+      fsyncDir(dir);
+    } catch (err) {
+      throw writeError(path, err);
+    }
+  }
+  return true;
 }
 
 export function readJsonIfExists<T>(path: string): T | undefined {

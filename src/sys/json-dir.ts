@@ -15,7 +15,7 @@ export class JsonDir<T> {
   }
 
   write(key: string, value: T, durable = true): void {
-    writeFileAtomic(this.path(key), JSON.stringify(value, null, 2) + '\n', 0o644, durable);
+    writeFileAtomic(this.path(key), JSON.stringify(value, null, 2) + '\n', { mode: 0o644, durable });
   }
 
   remove(key: string): void {
