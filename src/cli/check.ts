@@ -5,11 +5,14 @@ export const help = `Usage: natns check [NETWORK] [--repair]
 
 Compare what the kernel holds (namespaces, veths, addresses, routes, sysctls, nft tables,
 dnsmasq) with what natns planned, and list every difference; read-only. Without NETWORK it
-also lists natns objects and leases that no network claims. Exit code 0 only when there is none.
+also lists natns objects and leases that no network claims, and state files that cannot be
+used (empty, truncated). Exit code 0 only when there is none.
 
-  --repair   converge every network libvirt reports active (from its live XML), remove the
-             routers of inactive ones, release the addresses of networks libvirt no longer
-             defines, and remove unclaimed natns objects; then check again. Run it at boot.
+  --repair   move unusable state files aside (PATH.corrupt-TIME, kept) and rebuild what they
+             held where libvirt or the other state still knows it; converge every network
+             libvirt reports active (from its live XML), remove the routers of inactive ones,
+             release the addresses of networks libvirt no longer defines, and remove unclaimed
+             natns objects; then check again. Run it at boot.
 `;
 
 export async function run(args: string[]): Promise<number> {

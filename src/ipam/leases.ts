@@ -1,8 +1,12 @@
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAddress } from '../domain/address.js';
+import { NatnsError } from '../domain/errors.js';
 import type { Lease, LeaseOwner } from '../domain/model.js';
-import { createExclusive, readJsonIfExists, writeFileAtomic } from '../sys/files.js';
+import { badFiles as processBadFiles, badFileText, type BadFiles } from '../sys/bad-files.js';
+import { createExclusive, readJsonFile, writeFileAtomic } from '../sys/files.js';
+
+const isOwner = (v: unknown) => typeof v === 'object' && v !== null && typeof (v as LeaseOwner).uuid === 'string' && typeof (v as LeaseOwner).name === 'string';
 
 /**
  * Upstream addresses, one file per address under leases/<bridge>/<address>, created
@@ -10,16 +14,28 @@ import { createExclusive, readJsonIfExists, writeFileAtomic } from '../sys/files
  * and a lease file never exists empty. Addresses are unique per upstream bridge (one L2
  * segment), whether they came from a pool or were fixed in the metadata.
  * leases/<bridge>/.owners/<uuid> names an owner's address, so finding it never scans the pool.
+ * A lease file that cannot be read keeps its address taken (it is in the folder) until repair
+ * or the admin deals with it: handing it out could give one address to two networks.
  */
 export class FileLeaseStore {
-  constructor(private readonly dir: string) {}
+  private readonly bad: BadFiles;
+
+  constructor(private readonly dir: string, bad?: BadFiles) {
+    this.bad = bad ?? processBadFiles;
+  }
 
   private file(bridge: string, address: string): string {
     return join(this.dir, bridge, address);
   }
 
+  /** Who holds the address; a bad lease file is an error naming it. */
   holder(bridge: string, address: string): LeaseOwner | undefined {
-    return readJsonIfExists<LeaseOwner>(this.file(bridge, address));
+    const path = this.file(bridge, address);
+    const r = readJsonFile<LeaseOwner>(path, isOwner);
+    if ('problem' in r) {
+      throw new NatnsError(`cannot use ${badFileText({ path, reason: r.problem })}; until then ${address} stays taken`);
+    }
+    return 'value' in r ? r.value : undefined;
   }
 
   /** Take the address for `owner`; returns the other owner when someone else holds it. */
@@ -64,7 +80,7 @@ export class FileLeaseStore {
     }
   }
 
-  /** Addresses leased on one bridge: a single readdir, not one read per lease. */
+  /** Addresses leased on one bridge, readable or not: a single readdir, not one read per lease. */
   used(bridge: string): Set<string> {
     try {
       return new Set(readdirSync(join(this.dir, bridge)).filter((a) => isAddress(a)));
@@ -79,6 +95,7 @@ export class FileLeaseStore {
     return address !== undefined && this.holder(bridge, address)?.uuid === uuid ? [address] : [];
   }
 
+  /** Every readable lease; a bad lease file is noted and skipped (its address stays taken). */
   all(): Lease[] {
     const out: Lease[] = [];
     let bridges: string[];
@@ -89,8 +106,10 @@ export class FileLeaseStore {
     }
     for (const bridge of bridges) {
       for (const address of this.used(bridge)) {
-        const owner = this.holder(bridge, address);
-        if (owner) out.push({ bridge, address, owner });
+        const path = this.file(bridge, address);
+        const r = readJsonFile<LeaseOwner>(path, isOwner);
+        if ('value' in r) out.push({ bridge, address, owner: r.value });
+        else if ('problem' in r) this.bad.add({ path, reason: r.problem, kind: 'lease', key: `${bridge}/${address}` });
       }
     }
     return out;

@@ -119,11 +119,32 @@ export function createExclusive(path: string, data: string, o: WriteOptions = {}
   return true;
 }
 
-export function readJsonIfExists<T>(path: string): T | undefined {
+/** What reading a state file gave: its content, nothing (no such file), or why it is unusable. */
+export type ReadResult<T> = { value: T } | { absent: true } | { problem: string };
+
+/** Read a JSON state file; `valid` rejects a document of the wrong shape. Never throws. */
+export function readJsonFile<T>(path: string, valid: (v: unknown) => boolean = () => true): ReadResult<T> {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { absent: true };
+    return { problem: `cannot be read (${code ?? (err as Error).message})` };
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: text.trim() === '' ? 'empty, not valid JSON' : 'not valid JSON (truncated?)' };
+  }
+  return valid(value) ? { value: value as T } : { problem: 'valid JSON but not what natns keeps there' };
+}
+
+/** Rename a bad file to PATH.corrupt-STAMP in the same folder, kept for the admin; returns the new path. */
+export function moveAside(path: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
+  const aside = `${path}.corrupt-${stamp}`;
+  renameSync(path, aside);
+  return aside;
 }
