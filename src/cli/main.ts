@@ -1,5 +1,6 @@
 import { errorText, NatnsError } from '../domain/errors.js';
 import { badFiles, badFileText } from '../sys/bad-files.js';
+import { paths } from '../sys/paths.js';
 
 interface Command {
   help: string;
@@ -52,6 +53,12 @@ export async function main(argv: string[]): Promise<number> {
     if (args.includes('--help') || args.includes('-h')) {
       process.stdout.write(command.help);
       return 0;
+    }
+    // The state is root's alone and the routers live in namespaces only root enters: as anyone
+    // else every command would see nothing, or report drift that is not there.
+    if ((process.getuid?.() ?? 0) !== 0) {
+      process.stderr.write(`natns: 'natns ${name}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root\n`);
+      return 2;
     }
     return reportSkipped(await command.run(args));
   } catch (err) {

@@ -7,6 +7,7 @@ import { FileLeaseStore } from '../ipam/leases.js';
 import { Netns } from '../kernel/netns.js';
 import { RecordStore } from '../state/records.js';
 import { badFiles, type BadFiles } from '../sys/bad-files.js';
+import { ensureDir } from '../sys/files.js';
 import { JsonDir } from '../sys/json-dir.js';
 import { withLock } from '../sys/lock.js';
 import { paths } from '../sys/paths.js';
@@ -50,6 +51,8 @@ const isPort = (v: unknown) => isObject(v) && typeof v.vm === 'string' && typeof
 
 export function makeContext(stateDir = paths.state(), configPath = paths.config(), bad: BadFiles = badFiles): Context {
   assertTrusted(stateDir, 'state folder');
+  // Others may pass through (dnsmasq, as nobody, to its own folder) but not list; below it, root only.
+  ensureDir(stateDir, 0o711);
   let config: HostConfig | undefined;
   const loaded = () => (config ??= loadConfig(configPath));
   const lockDir = join(stateDir, 'locks');

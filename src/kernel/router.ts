@@ -33,7 +33,7 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
 
 async function applyNft(desired: DesiredRouter, ns: Netns, nftFile: string): Promise<void> {
   // Whole or not at all (a full disk must not leave nft half a script); rebuilt on every start, so not fsync'd.
-  writeFileAtomic(nftFile, nftReplaceScript(desired), { mode: 0o600, durable: false });
+  writeFileAtomic(nftFile, nftReplaceScript(desired), { durable: false });
   await ns.nftApply(nftFile, `load the nft table of ${ns.label}`);
 }
 

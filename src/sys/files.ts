@@ -1,11 +1,21 @@
 import {
-  closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync,
+  chmodSync, closeSync, fchmodSync, fchownSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { NatnsError } from '../domain/errors.js';
 
+/**
+ * natns's state is root's alone: folders 0700, files 0600 (README, "State files"). The one
+ * exception, dnsmasq's folder, passes its own modes.
+ */
+export const PRIVATE_DIR = 0o700;
+export const PRIVATE_FILE = 0o600;
+
 export interface WriteOptions {
+  /** Set with fchmod, so the process umask (libvirtd's, say) never changes it. */
   mode?: number;
+  /** Group of the file (for dnsmasq's hosts file); root's own group when absent. */
+  gid?: number;
   /** fsync the file and its folder. */
   durable?: boolean;
 }
@@ -24,9 +34,15 @@ export function writeError(path: string, err: unknown): NatnsError {
   return new NatnsError(`cannot write ${path}: ${(e.code && why[e.code]) ?? e.message}`, { cause: err });
 }
 
-export function ensureDir(dir: string, mode = 0o755): void {
+/** Create a folder and any missing parents with `mode`, whatever the umask; an existing one is left as it is. */
+export function ensureDir(dir: string, mode = PRIVATE_DIR): void {
   try {
-    mkdirSync(dir, { recursive: true, mode });
+    const first = mkdirSync(dir, { recursive: true, mode });
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      chmodSync(d, mode);
+      if (d === first || d === dirname(d)) break;
+    }
   } catch (err) {
     throw writeError(dir, err);
   }
@@ -42,10 +58,12 @@ function writeTemp(path: string, data: string, o: WriteOptions): string {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${tmpCounter++}.tmp`);
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'w', o.mode ?? 0o644);
+    fd = openSync(tmp, 'w', o.mode ?? PRIVATE_FILE);
     const buf = Buffer.from(data);
     // writeSync may write less than asked (a filesystem that fills up mid-write): loop.
     for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
+    fchmodSync(fd, o.mode ?? PRIVATE_FILE);
+    if (o.gid !== undefined) fchownSync(fd, process.getuid?.() ?? 0, o.gid);
     if (o.durable ?? true) fsyncSync(fd);
     const closing = fd;
     fd = undefined;
