@@ -36,11 +36,9 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
   const findings: Finding[] = [];
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
   for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
-  if (only === undefined) {
-    findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
-    await scanState(ctx);
-  }
+  if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   // Every state file that could not be used (all of them when checking everything).
+  if (only === undefined) await scanState(ctx);
   findings.push(...ctx.badFiles.take().map((b) => ({ what: badFileText(b) })));
   return findings;
 }
