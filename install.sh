@@ -92,7 +92,11 @@ mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"
 ln -sfn "$PREFIX/hook-network.cjs" "$HOOKS/network.d/natns"
 ln -sfn "$PREFIX/hook-qemu.cjs" "$HOOKS/qemu.d/natns"
 
-install -d -m 0755 -o root -g root "$CONFIG_DIR" "$STATE_DIR"
+install -d -m 0755 -o root -g root "$CONFIG_DIR"
+# State is root's alone (0711: dnsmasq, as nobody, passes through to its hosts file; README,
+# "State files"); this also tightens what an older natns left readable.
+install -d -m 0711 -o root -g root "$STATE_DIR"
+sh scripts/state-modes.sh "$STATE_DIR"
 install -d -m 0750 -o root -g root "$LOG_DIR"
 if [ ! -e "$CONFIG_DIR/config.json" ]; then
   say "writing an empty $CONFIG_DIR/config.json (add upstream pools there; see README)"

@@ -7,14 +7,17 @@ export const help = `Usage: natns check [NETWORK] [--repair]
 Compare what the kernel holds (namespaces, veths, addresses, routes, sysctls, nft tables,
 dnsmasq) with what natns planned, and list every difference; read-only. Also listed: a network
 whose last start failed, and a router of a network libvirt defines but does not run. Without
-NETWORK it also lists natns objects and leases that no network claims. Exit code 0 only when
-there is none. When libvirt does not answer, it says so and checks the rest.
+NETWORK it also lists natns objects and leases that no network claims, and state files that
+cannot be used (empty, truncated). Exit code 0 only when there is none. When libvirt does not
+answer, it says so and checks the rest.
 
-  --repair   converge every network libvirt reports active (from its live XML), remove the
-             routers of inactive ones, release the addresses of networks libvirt no longer
-             defines, and remove unclaimed natns objects; then check again. Run it at boot.
-             With NETWORK, only that network's router is converged or removed. What it
-             cannot fix is left as it was and reported (exit code 1).
+  --repair   move unusable state files aside (PATH.corrupt-TIME, kept) and rebuild what they
+             held where libvirt or the other state still knows it; converge every network
+             libvirt reports active (from its live XML), remove the routers of inactive ones,
+             release the addresses of networks libvirt no longer defines, and remove unclaimed
+             natns objects; then check again. Run it at boot. With NETWORK, only that
+             network's router is converged or removed. What it cannot fix is left as it was
+             and reported (exit code 1).
 `;
 
 export async function run(args: string[]): Promise<number> {

@@ -1,4 +1,6 @@
 import { errorText, NatnsError } from '../domain/errors.js';
+import { badFiles, badFileText } from '../sys/bad-files.js';
+import { paths } from '../sys/paths.js';
 
 interface Command {
   help: string;
@@ -52,9 +54,25 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(command.help);
       return 0;
     }
-    return await command.run(args);
+    // The state is root's alone and the routers live in namespaces only root enters: as anyone
+    // else every command would see nothing, or report drift that is not there.
+    if ((process.getuid?.() ?? 0) !== 0) {
+      process.stderr.write(`natns: 'natns ${name}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root\n`);
+      return 2;
+    }
+    return reportSkipped(await command.run(args));
   } catch (err) {
     process.stderr.write(`natns: ${errorText(err)}\n`);
-    return err instanceof NatnsError ? err.exitCode : 1;
+    return reportSkipped(err instanceof NatnsError ? err.exitCode : 1);
   }
+}
+
+/**
+ * State files a command had to skip (see README, "State files"): one line each on stderr, and
+ * exit code 1 instead of 0, since what it printed may be incomplete.
+ */
+function reportSkipped(code: number): number {
+  const skipped = badFiles.take();
+  for (const b of skipped) process.stderr.write(`natns: skipped ${badFileText(b)}\n`);
+  return code === 0 && skipped.length > 0 ? 1 : code;
 }

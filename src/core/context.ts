@@ -6,6 +6,8 @@ import { FileIpam, type Ipam } from '../ipam/ipam.js';
 import { FileLeaseStore } from '../ipam/leases.js';
 import { Netns } from '../kernel/netns.js';
 import { RecordStore } from '../state/records.js';
+import { badFiles, type BadFiles } from '../sys/bad-files.js';
+import { ensureDir } from '../sys/files.js';
 import { JsonDir } from '../sys/json-dir.js';
 import { withLock } from '../sys/lock.js';
 import { paths } from '../sys/paths.js';
@@ -39,19 +41,27 @@ export interface Context {
   network(net: { uuid: string; name: string }): NetworkHandle;
   /** Guest starts and stops, and admin forward changes: short and rare, one lock keeps port checks race-free. */
   withGuestsLock<T>(fn: () => Promise<T>): Promise<T>;
+  /** State files that readers skipped because they cannot be used; reported by the caller. */
+  badFiles: BadFiles;
 }
 
-export function makeContext(stateDir = paths.state(), configPath = paths.config()): Context {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isGuest = (v: unknown) => isObject(v) && typeof v.uuid === 'string' && typeof v.name === 'string' && Array.isArray(v.networks);
+const isPort = (v: unknown) => isObject(v) && typeof v.vm === 'string' && typeof v.mac === 'string';
+
+export function makeContext(stateDir = paths.state(), configPath = paths.config(), bad: BadFiles = badFiles): Context {
   assertTrusted(stateDir, 'state folder');
+  // Others may pass through (dnsmasq, as nobody, to its own folder) but not list; below it, root only.
+  ensureDir(stateDir, 0o711);
   let config: HostConfig | undefined;
   const loaded = () => (config ??= loadConfig(configPath));
   const lockDir = join(stateDir, 'locks');
   return {
     config: loaded,
-    records: new RecordStore(join(stateDir, 'networks')),
-    ipam: new FileIpam(new FileLeaseStore(join(stateDir, 'leases')), lockDir, loaded),
-    guests: new JsonDir(join(stateDir, 'guests')),
-    adminForwards: new JsonDir(join(stateDir, 'forwards')),
+    records: new RecordStore(join(stateDir, 'networks'), bad),
+    ipam: new FileIpam(new FileLeaseStore(join(stateDir, 'leases'), bad), lockDir, loaded),
+    guests: new JsonDir(join(stateDir, 'guests'), { bad, kind: 'guest', valid: isGuest }),
+    adminForwards: new JsonDir(join(stateDir, 'forwards'), { bad, kind: 'forwards', valid: Array.isArray }),
     network: ({ uuid, name }) => {
       const names = routerNames(name, uuid);
       return {
@@ -59,10 +69,11 @@ export function makeContext(stateDir = paths.state(), configPath = paths.config(
         netns: new Netns(names.namespace),
         nftFile: join(stateDir, 'nft', `${uuid}.nft`),
         dhcpDir: join(stateDir, 'dhcp', uuid),
-        ports: new JsonDir(join(stateDir, 'ports', uuid)),
+        ports: new JsonDir(join(stateDir, 'ports', uuid), { bad, kind: 'port', valid: isPort }),
         withLock: (fn) => withLock(join(lockDir, `network-${uuid}.lock`), fn),
       };
     },
     withGuestsLock: (fn) => withLock(join(lockDir, 'guests.lock'), fn),
+    badFiles: bad,
   };
 }

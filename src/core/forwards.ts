@@ -7,7 +7,9 @@ import type { Context } from './context.js';
  * guest records can be passed in, so one router build reads them once for all three views.
  */
 export function forwardsOf(ctx: Context, network: { uuid: string; name: string }, guests = ctx.guests.list()): ForwardRule[] {
-  const rules: ForwardRule[] = (ctx.adminForwards.read(network.uuid) ?? []).map((f) => ({ owner: 'admin', ...f }));
+  // A bad admin forwards file is reported, and the router is built without those forwards
+  // rather than not at all ('forward add' and 'remove' refuse until it is repaired).
+  const rules: ForwardRule[] = (ctx.adminForwards.readOrSkip(network.uuid) ?? []).map((f) => ({ owner: 'admin', ...f }));
   for (const guest of guests) {
     for (const n of guest.networks) {
       if (n.network !== network.name || !n.ip) continue;
@@ -31,7 +33,7 @@ export function reservationsOf(network: { name: string }, guests: GuestRecord[])
 /** Who holds a rule, in words an admin recognises. */
 export function ownerName(ctx: Context, owner: string): string {
   if (owner === 'admin') return "an admin forward ('natns forward list')";
-  const guest = ctx.guests.read(owner.replace(/^guest-/, ''));
+  const guest = ctx.guests.readOrSkip(owner.replace(/^guest-/, ''));
   return guest ? `guest ${guest.name}` : owner;
 }
 

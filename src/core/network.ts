@@ -99,7 +99,11 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
       return { record, desired, changes };
     } catch (err) {
       const cleanup = await teardown(handle).then(() => undefined, (e: unknown) => e);
-      ctx.records.setPhase(net.uuid, 'failed');
+      try {
+        ctx.records.setPhase(net.uuid, 'failed');
+      } catch {
+        // A full disk that failed the build fails this too; the build's error is the one to tell.
+      }
       const wrapped = withContext(`network '${net.name}': building its router failed`, err);
       if (cleanup) wrapped.message += `; cleanup also failed: ${(cleanup as Error).message}`;
       throw wrapped;

@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorText, NatnsError } from '../domain/errors.js';
-import type { NetworkRecord } from '../domain/model.js';
-import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
+import type { Lease, NetworkRecord } from '../domain/model.js';
+import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX, namespaceName } from '../domain/names.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
@@ -10,9 +10,11 @@ import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
 import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
+import { badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
 import type { Context, NetworkHandle } from './context.js';
 import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
+import { salvage, scanState } from './salvage.js';
 import { inspect } from './status.js';
 
 export interface Finding {
@@ -20,12 +22,15 @@ export interface Finding {
   what: string;
 }
 
-function claimed(ctx: Context): { namespaces: Set<string>; devices: Set<string>; uuids: Set<string> } {
-  const names = ctx.records.list().map((r) => ctx.network(r).names);
+function claimed(ctx: Context, leases: Lease[]): { namespaces: Set<string>; devices: Set<string>; uuids: Set<string> } {
+  // A network whose record cannot be read still owns its router and lease (its lease names it):
+  // it is reported as a bad file, not as orphans for repair to remove.
+  const unreadable = ctx.records.unreadable().map((uuid) => ({ uuid, name: leases.find((l) => l.owner.uuid === uuid)?.owner.name }));
+  const networks: { uuid: string; name?: string | undefined }[] = [...ctx.records.list(), ...unreadable];
   return {
-    namespaces: new Set(names.map((n) => n.namespace)),
-    devices: new Set(names.flatMap((n) => Object.values(n.hostDevices))),
-    uuids: new Set(ctx.records.list().map((r) => r.uuid)),
+    namespaces: new Set(networks.flatMap((n) => n.name === undefined ? [] : [namespaceName(n.name)])),
+    devices: new Set(networks.flatMap((n) => Object.values(hostDeviceNames(n.uuid)))),
+    uuids: new Set(networks.map((n) => n.uuid)),
   };
 }
 
@@ -56,6 +61,9 @@ export async function check(ctx: Context, only?: string, libvirt?: LibvirtNetwor
   const bridges = [...new Set(running.flatMap((r) => [r.bridge, r.lease.bridge]))].sort();
   findings.push(...(await hostForwardDrops(bridges)).map((what) => ({ what })));
   if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
+  // Every state file that could not be used (all of them when checking everything).
+  if (only === undefined) await scanState(ctx);
+  findings.push(...ctx.badFiles.take().map((b) => ({ what: badFileText(b) })));
   return findings;
 }
 
@@ -111,7 +119,8 @@ interface Orphan {
 
 /** natns-named objects and leases that no network record claims. */
 async function orphans(ctx: Context): Promise<Orphan[]> {
-  const { namespaces, devices, uuids } = claimed(ctx);
+  const leases = await ctx.ipam.leases();
+  const { namespaces, devices, uuids } = claimed(ctx, leases);
   const out: Orphan[] = [];
   for (const ns of safeReaddir('/run/netns')) {
     if (!ns.startsWith(NAMESPACE_PREFIX) || namespaces.has(ns)) continue;
@@ -135,7 +144,7 @@ async function orphans(ctx: Context): Promise<Orphan[]> {
     if (!isNatnsHostDevice(dev) || devices.has(dev)) continue;
     out.push({ what: `link ${dev} belongs to no network`, remove: async () => void (await Netns.host.run(['ip', 'link', 'del', dev])) });
   }
-  for (const lease of await ctx.ipam.leases()) {
+  for (const lease of leases) {
     // A stopped guest keeps its public address; repair releases it once libvirt forgets the guest.
     if (uuids.has(lease.owner.uuid) || lease.owner.kind === 'guest') continue;
     out.push({
@@ -179,6 +188,12 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
   }
   const { active } = networks;
   const defined = { networks: new Set([...networks.active, ...networks.inactive]), guests };
+  if (only === undefined) {
+    // Unusable state files go aside first, rebuilt from libvirt and the rest of the state.
+    const salvaged = await salvage(ctx, { active, spec: (uuid) => defined.networks.has(uuid) ? libvirtSpec(uuid, ['--inactive']) : Promise.resolve(undefined) });
+    actions.push(...salvaged.actions);
+    errors.push(...salvaged.errors);
+  }
   for (const uuid of active) {
     const known = ctx.records.read(uuid);
     if (known && !wanted(known)) continue;
@@ -217,6 +232,12 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
     });
   }
   return { actions, errors };
+}
+
+async function libvirtSpec(uuid: string, flags: string[] = []) {
+  const xml = await virsh(['net-dumpxml', ...flags, uuid], `read network ${uuid}`);
+  const node = child(parseXml(xml, `network ${uuid}`), 'network');
+  return node ? readNetwork(node).spec : undefined;
 }
 
 async function libvirtUuids(args: string[]): Promise<Set<string>> {

@@ -5,6 +5,7 @@ import type { NetworkSpec } from '../domain/model.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { log } from '../sys/log.js';
 import { spawned } from '../sys/run.js';
+import { logSkipped } from './skipped.js';
 
 /**
  * The libvirt network hook. Everything it needs is on stdin: calling back into libvirt from a
@@ -46,6 +47,8 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
     process.stderr.write(`natns: ${message}\n`);
     log().error(message, { hook: 'network', network: name, event: `${op} ${sub}`, cause: causeText(err) });
     return err instanceof NatnsError ? err.exitCode : 1;
+  } finally {
+    logSkipped('network', `${op} ${sub}`);
   }
 }
 

@@ -4,6 +4,7 @@ import { errorText, InputError, NatnsError } from '../domain/errors.js';
 import { readDomain } from '../libvirt/domain-xml.js';
 import { child, parseXml } from '../libvirt/xml.js';
 import { log } from '../sys/log.js';
+import { logSkipped } from './skipped.js';
 
 /**
  * The libvirt qemu hook. It must print nothing on stdout (in qemu.d one script's output feeds
@@ -32,5 +33,7 @@ export async function runQemuHook(argv: string[], stdin: string): Promise<number
     if (event === 'reconnect begin') return 0;
     process.stderr.write(`natns: ${message}\n`);
     return err instanceof NatnsError ? err.exitCode : 1;
+  } finally {
+    logSkipped('qemu', event);
   }
 }

@@ -8,6 +8,9 @@ import { withLock } from '../sys/lock.js';
 import { lowestFree, rangeSize } from './allocator.js';
 import type { FileLeaseStore } from './leases.js';
 
+/** The address an owner had before: where on the upstream side, nothing more is needed. */
+export type Previous = Pick<Upstream, 'bridge' | 'address'>;
+
 /**
  * Upstream addresses for networks and 1:1 guests: one object the core asks, whatever keeps the
  * leases. Addresses are unique per upstream bridge (one L2 segment), pooled or fixed.
@@ -18,7 +21,7 @@ export interface Ipam {
    * pool, or the fixed one from its spec if nobody else holds it. A changed spec hands the old
    * address back.
    */
-  claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Upstream): Promise<Upstream>;
+  claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Previous): Promise<Upstream>;
   /** Return an address to its pool, if `ownerUuid` still holds it. */
   release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void>;
   leases(): Promise<Lease[]>;
@@ -32,7 +35,7 @@ export class FileIpam implements Ipam {
     private readonly config: () => HostConfig,
   ) {}
 
-  async claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Upstream): Promise<Upstream> {
+  async claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Previous): Promise<Upstream> {
     const pool = spec.kind === 'pool' ? poolOf(spec.pool, this.config()) : undefined;
     const bridge = pool?.bridge ?? (spec as FixedUpstream).bridge;
     // The lock is held only around the lease files, never across kernel work.
@@ -58,7 +61,7 @@ export class FileIpam implements Ipam {
     return withLock(join(this.lockDir, `bridge-${bridge}.lock`), fn);
   }
 
-  private leaseFromPool(pool: PoolConfig, owner: LeaseOwner, previous: Upstream | undefined): Upstream {
+  private leaseFromPool(pool: PoolConfig, owner: LeaseOwner, previous: Previous | undefined): Upstream {
     const fromPool = (address: string): Upstream => ({
       bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
     });

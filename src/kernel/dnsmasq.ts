@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, closeSync, fchmodSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { NatnsError } from '../domain/errors.js';
-import type { DhcpPlan } from '../plan/dnsmasq.js';
-import { writeFileAtomic } from '../sys/files.js';
+import { DNSMASQ_GROUP, DNSMASQ_USER, type DhcpPlan } from '../plan/dnsmasq.js';
+import { ensureDir, PRIVATE_FILE, writeError, writeFileAtomic } from '../sys/files.js';
 import { Netns } from './netns.js';
 
 /** dnsmasq would not start: the router itself may be fine. */
@@ -51,12 +51,12 @@ export function dnsmasqAbsence(dir: string, namespace: string): string | undefin
  * (and so libvirt's) pipes.
  */
 export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Promise<'started' | 'unchanged'> {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const gid = prepareDhcpDir(dir);
   const confFile = join(dir, 'dnsmasq.conf');
   const hostsFile = join(dir, 'hosts');
   const confChanged = read(confFile) !== plan.conf;
   const hostsChanged = read(hostsFile) !== plan.hosts;
-  if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, 0o644);
+  if (hostsChanged) writeFileAtomic(hostsFile, plan.hosts, { mode: 0o640, gid });
   const namespace = ns.name!;
   const pid = dnsmasqPid(dir, namespace);
   if (pid !== undefined && !confChanged) {
@@ -65,8 +65,11 @@ export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Pro
   }
   // Ours but outside the namespace (or with an old config): it goes before a new one starts.
   await stopDnsmasq(dir);
-  if (confChanged) writeFileAtomic(confFile, plan.conf, 0o644);
+  if (confChanged) writeFileAtomic(confFile, plan.conf);
   const log = join(dir, 'dnsmasq.log');
+  // dnsmasq opens its leases file as root and keeps it open; created here, it is root's 0600
+  // (guest MACs), not 0644 as dnsmasq would make it. Its start-up output likewise.
+  for (const f of [join(dir, 'leases'), log]) createPrivate(f);
   const r = await ns.run(['dnsmasq', `--conf-file=${confFile}`], { outputFile: log });
   if (r.exitCode !== 0 || dnsmasqPid(dir, namespace) === undefined) {
     const said = read(log)?.trim().replace(/\s+/g, ' ') || `exit code ${r.exitCode}`;
@@ -74,6 +77,52 @@ export async function ensureDnsmasq(ns: Netns, dir: string, plan: DhcpPlan): Pro
     throw new DnsmasqError(`dnsmasq could not start in ${namespace}: ${said}${hint}`);
   }
   return 'started';
+}
+
+/**
+ * dnsmasq's folder, the one exception to root-only state: root:nogroup 0710, so dnsmasq
+ * (nobody:nogroup after start-up) can reach its hosts file, and nobody else can even list it.
+ * The folders above it must let others pass (0711, "State files" in the README). Returns the gid.
+ */
+function prepareDhcpDir(dir: string): number {
+  const gid = groupId(DNSMASQ_GROUP);
+  ensureDir(dirname(dir), 0o711);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o710 });
+    chownSync(dir, 0, gid);
+    chmodSync(dir, 0o710);
+  } catch (err) {
+    throw writeError(dir, err);
+  }
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+    const mode = statSync(d).mode;
+    if ((mode & 0o001) === 0) {
+      throw new NatnsError(`dnsmasq runs as ${DNSMASQ_USER} and could not re-read ${join(dir, 'hosts')}: ${d} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; fix with: chmod o+x ${d}`);
+    }
+  }
+  return gid;
+}
+
+function groupId(name: string): number {
+  const line = read('/etc/group')?.split('\n').find((l) => l.startsWith(`${name}:`));
+  const gid = Number(line?.split(':')[2]);
+  if (line === undefined || !Number.isInteger(gid)) {
+    throw new NatnsError(`group ${name} does not exist; dnsmasq needs it to drop root (create it with: groupadd --system ${name})`);
+  }
+  return gid;
+}
+
+function createPrivate(path: string): void {
+  try {
+    const fd = openSync(path, 'a', PRIVATE_FILE);
+    try {
+      fchmodSync(fd, PRIVATE_FILE);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw writeError(path, err);
+  }
 }
 
 /**

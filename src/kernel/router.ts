@@ -1,11 +1,11 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { rmSync } from 'node:fs';
 import { NatnsError } from '../domain/errors.js';
 import type { RouterNames } from '../domain/names.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import { PATCHES } from '../plan/patches/index.js';
 import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../sys/checkpoint.js';
+import { writeFileAtomic } from '../sys/files.js';
 import { Netns } from './netns.js';
 import { observeHostLinks, observeRouter } from './observe.js';
 import { writeSettings } from './settings.js';
@@ -35,8 +35,8 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
 }
 
 async function applyNft(desired: DesiredRouter, ns: Netns, nftFile: string): Promise<void> {
-  mkdirSync(dirname(nftFile), { recursive: true });
-  writeFileSync(nftFile, nftReplaceScript(desired), { mode: 0o600 });
+  // Whole or not at all (a full disk must not leave nft half a script); rebuilt on every start, so not fsync'd.
+  writeFileAtomic(nftFile, nftReplaceScript(desired), { durable: false });
   await ns.nftApply(nftFile, `load the nft table of ${ns.label}`);
 }
 

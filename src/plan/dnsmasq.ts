@@ -2,6 +2,15 @@ import { netmask, type Cidr } from '../domain/address.js';
 import type { DhcpRange, DhcpReservation } from '../domain/model.js';
 import { NS_LAN } from '../domain/names.js';
 
+/**
+ * dnsmasq drops root after start-up and re-reads its hosts file on SIGHUP as this user and
+ * group, so that file (and the way to it) is readable by the group; everything else of natns's
+ * state stays root's (README, "State files"). Named here rather than left to dnsmasq's built-in
+ * default (nobody and group dip), so the folder's group and dnsmasq's agree.
+ */
+export const DNSMASQ_USER = 'nobody';
+export const DNSMASQ_GROUP = 'nogroup';
+
 export interface DhcpPlan {
   conf: string;
   hosts: string;
@@ -32,6 +41,8 @@ export function planDhcp(v: {
     `dhcp-leasefile=${v.dir}/leases`,
     `dhcp-hostsfile=${v.dir}/hosts`,
     `pid-file=${v.dir}/dnsmasq.pid`,
+    `user=${DNSMASQ_USER}`,
+    `group=${DNSMASQ_GROUP}`,
     '',
   ].join('\n');
   const hosts = [...v.reservations]

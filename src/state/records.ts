@@ -1,4 +1,5 @@
 import type { NetworkRecord, Upstream } from '../domain/model.js';
+import type { BadFiles } from '../sys/bad-files.js';
 import { JsonDir } from '../sys/json-dir.js';
 
 export type { NetworkRecord } from '../domain/model.js';
@@ -11,14 +12,15 @@ export type { NetworkRecord } from '../domain/model.js';
 export class RecordStore {
   private readonly files: JsonDir<NetworkRecord>;
 
-  constructor(dir: string) {
-    this.files = new JsonDir(dir);
+  constructor(dir: string, bad?: BadFiles) {
+    this.files = new JsonDir(dir, { ...(bad ? { bad } : {}), kind: 'network', valid: isRecord });
   }
 
   path(uuid: string): string {
     return this.files.path(uuid);
   }
 
+  /** This network's record; a bad file is an error naming it. */
   read(uuid: string): NetworkRecord | undefined {
     const record = this.files.read(uuid);
     return record === undefined ? undefined : upgrade(record);
@@ -47,10 +49,14 @@ export class RecordStore {
     this.files.remove(uuid);
   }
 
-  /** All records, sorted by network name. */
+  /** All readable records, sorted by network name; a bad file is noted and skipped. */
   list(): NetworkRecord[] {
-    return this.files.keys().map((k) => this.read(k)).filter((r): r is NetworkRecord => r !== undefined)
-      .sort((a, b) => a.name.localeCompare(b.name));
+    return this.files.list().map(upgrade).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** UUIDs of networks whose record file cannot be used. */
+  unreadable(): string[] {
+    return this.files.unreadable();
   }
 
   findByName(name: string): NetworkRecord | undefined {
@@ -62,6 +68,14 @@ export class RecordStore {
 export function recordFacts(r: Omit<NetworkRecord, 'updated'> & { updated?: string }, withPhase = true): string {
   const { updated: _updated, phase, ...facts } = r;
   return JSON.stringify(withPhase ? { ...facts, phase } : facts);
+}
+
+/** Enough of a record's shape that listing and planning cannot crash on it. */
+function isRecord(v: unknown): boolean {
+  const r = v as Partial<NetworkRecord> & { upstream?: unknown };
+  const isObject = (x: unknown) => typeof x === 'object' && x !== null;
+  return isObject(r) && typeof r.uuid === 'string' && typeof r.name === 'string' && typeof r.bridge === 'string'
+    && isObject(r.private) && (isObject(r.lease) || isObject(r.upstream));
 }
 
 /**

@@ -54,6 +54,8 @@ no-hosts
 dhcp-leasefile=/var/lib/natns/dhcp/u/leases
 dhcp-hostsfile=/var/lib/natns/dhcp/u/hosts
 pid-file=/var/lib/natns/dhcp/u/dnsmasq.pid
+user=nobody
+group=nogroup
 `);
     expect(plan.hosts).toBe('52:54:00:00:00:01,10.0.0.10\n52:54:00:00:00:02,10.0.0.20\n');
   });
