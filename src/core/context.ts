@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { loadConfig, type HostConfig } from '../config/config.js';
 import type { AdminForward, GuestRecord, PortRecord } from '../domain/model.js';
 import { routerNames, type RouterNames } from '../domain/names.js';
-import { FileIpam, type Ipam } from '../ipam/ipam.js';
-import { FileLeaseStore } from '../ipam/leases.js';
+import type { Ipam } from '../ipam/ipam.js';
+import { selectIpam } from '../ipam/select.js';
 import { Netns } from '../kernel/netns.js';
 import { RecordStore } from '../state/records.js';
 import { JsonDir } from '../sys/json-dir.js';
@@ -30,6 +30,7 @@ export interface NetworkHandle {
 /** Where one natns process finds its config and state; tests build their own. */
 export interface Context {
   config: () => HostConfig;
+  stateDir: string;
   records: RecordStore;
   ipam: Ipam;
   /** Running guests with natns metadata, by guest UUID. */
@@ -48,8 +49,9 @@ export function makeContext(stateDir = paths.state(), configPath = paths.config(
   const lockDir = join(stateDir, 'locks');
   return {
     config: loaded,
+    stateDir,
     records: new RecordStore(join(stateDir, 'networks')),
-    ipam: new FileIpam(new FileLeaseStore(join(stateDir, 'leases')), lockDir, loaded),
+    ipam: selectIpam(loaded, stateDir),
     guests: new JsonDir(join(stateDir, 'guests')),
     adminForwards: new JsonDir(join(stateDir, 'forwards')),
     network: ({ uuid, name }) => {
