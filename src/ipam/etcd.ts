@@ -1,0 +1,265 @@
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EtcdConfig, HostConfig, PoolConfig } from '../config/config.js';
+import { compareAddresses, isAddress } from '../domain/address.js';
+import { InputError, NatnsError } from '../domain/errors.js';
+import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
+import { checkpoint } from '../sys/checkpoint.js';
+import { writeFileAtomic } from '../sys/files.js';
+import { isAlive } from '../sys/lock.js';
+import { lowestFree, rangeSize } from './allocator.js';
+import { EtcdError, EtcdGateway, type KeyValue } from './etcd-gateway.js';
+import { poolOf, type Ipam } from './ipam.js';
+import type { FileLeaseStore } from './leases.js';
+
+/**
+ * Upstream leases in etcd, shared by every host on the provider network: one key per address,
+ * `<prefix>leases/<bridge>/<address>`, holding its owner (UUID, name, host). A lease is created
+ * in one transaction that succeeds only while the key is absent, so two hosts never hold the
+ * same address; no lock spans hosts. Hosts on one provider network must give its bridge the
+ * same name (the key names the segment by it).
+ *
+ * Never guesses: etcd unreachable means the claim fails (within the configured timeout), never a
+ * local lease. A create whose answer was lost (etcd died mid-request) may have happened: it is
+ * written down first under `pending/`, and the address is given back with this host's next etcd
+ * request unless its owner has claimed again by then, so a failed start leaves no lease behind.
+ */
+export class EtcdIpam implements Ipam {
+  private readonly kv: EtcdGateway;
+  private pendingSeq = 0;
+
+  constructor(
+    private readonly etcd: EtcdConfig,
+    private readonly config: () => HostConfig,
+    /** This host's file leases: while any is left, claims are refused (they could duplicate one). */
+    private readonly files: FileLeaseStore,
+    private readonly pendingDir: string,
+  ) {
+    this.kv = new EtcdGateway(etcd);
+  }
+
+  private get host(): string {
+    return this.config().host;
+  }
+
+  private leaseKey(bridge: string, address: string): string {
+    return `${this.bridgeKey(bridge)}${address}`;
+  }
+
+  private bridgeKey(bridge: string): string {
+    return `${this.etcd.prefix}leases/${bridge}/`;
+  }
+
+  async claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Upstream): Promise<Upstream> {
+    const left = this.files.all();
+    if (left.length > 0) {
+      throw new InputError(
+        `this host still holds ${left.length} upstream lease(s) in files (${left.slice(0, 3).map((l) => l.address).join(', ')}${left.length > 3 ? ', ...' : ''}) while the config says etcd: move them with 'natns ipam migrate --to etcd' first, so no address is handed out twice`,
+      );
+    }
+    const me: LeaseOwner = { ...owner, host: this.host };
+    const what = `lease an upstream address for ${owner.kind ?? 'network'} '${owner.name}'`;
+    const upstream = await this.talking(what, async () => {
+      await this.settle(owner.uuid);
+      return spec.kind === 'pool' ? this.fromPool(poolOf(spec.pool, this.config()), me, previous) : this.fixed(spec, me);
+    }, '; no address was leased locally instead');
+    if (previous && (previous.bridge !== upstream.bridge || previous.address !== upstream.address)) {
+      await this.release(previous, owner.uuid);
+    }
+    return upstream;
+  }
+
+  async release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void> {
+    await this.talking(`release ${lease.address} on ${lease.bridge}`, async () => {
+      await this.settle();
+      const kv = await this.kv.get(this.leaseKey(lease.bridge, lease.address));
+      if (kv && this.isMine(ownerOf(kv), ownerUuid)) await this.kv.deleteIfUnchanged(kv.key, kv.modRevision);
+    });
+  }
+
+  async leases(options: { allHosts?: boolean } = {}): Promise<Lease[]> {
+    return this.talking('read the leases', async () => {
+      await this.settle();
+      const all = (await this.kv.range(`${this.etcd.prefix}leases/`, true)).flatMap((kv) => this.leaseOf(kv) ?? []);
+      return options.allHosts ? all : all.filter((l) => l.owner.host === this.host);
+    });
+  }
+
+  async holder(bridge: string, address: string): Promise<Lease | undefined> {
+    return this.talking('read the lease', async () => {
+      const kv = await this.kv.get(this.leaseKey(bridge, address));
+      return kv && this.leaseOf(kv);
+    });
+  }
+
+  /**
+   * Put a file lease of this host into etcd as it is (`natns ipam migrate`). Returns the owner
+   * that holds the address in etcd when it is somebody else.
+   */
+  async adopt(lease: Lease): Promise<LeaseOwner | undefined> {
+    const owner = { ...lease.owner, host: this.host };
+    return this.talking(`move ${lease.address} on ${lease.bridge} into etcd`, async () => {
+      const held = await this.create(lease.bridge, lease.address, owner, this.leaseKey(lease.bridge, lease.address));
+      if (held === undefined) return undefined;
+      const other = held.get(lease.address);
+      return other && !this.isMine(other, owner.uuid) ? other : undefined;
+    });
+  }
+
+  /** Who holds `address` in etcd now, without changing anything (for `ipam migrate`'s check). */
+  async holderOf(lease: Lease): Promise<LeaseOwner | undefined> {
+    const held = await this.holder(lease.bridge, lease.address);
+    return held && !this.isMine(held.owner, lease.owner.uuid) ? held.owner : undefined;
+  }
+
+  private async fromPool(pool: PoolConfig, me: LeaseOwner, previous: Upstream | undefined): Promise<Upstream> {
+    const fromPool = (address: string): Upstream => ({
+      bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
+    });
+    const owner = { ...me, pool: pool.name };
+    const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
+    let held = this.byAddress(await this.kv.range(this.bridgeKey(pool.bridge), true));
+    this.refuseElsewhere(held, me, pool.bridge);
+    const candidates = previous && previous.bridge === pool.bridge && inRange(previous.address)
+      ? [previous.address]
+      : [...held].filter(([a, o]) => inRange(a) && this.isMine(o, me.uuid)).map(([a]) => a);
+    for (const a of candidates) {
+      const holder = held.get(a);
+      if (holder && this.isMine(holder, me.uuid)) return fromPool(a);
+      if (holder) continue;
+      const lost = await this.create(pool.bridge, a, owner);
+      if (lost === undefined) return fromPool(a);
+      held = lost;
+    }
+    // Optimistic: take the lowest free address; a host that got there first hands back the
+    // bridge's keys as they are now, and the next lowest is tried. Each round leases one more
+    // address somewhere, so this ends.
+    for (;;) {
+      const address = lowestFree(pool.first, pool.last, new Set(held.keys()));
+      if (address === undefined) {
+        throw new InputError(
+          `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
+        );
+      }
+      const lost = await this.create(pool.bridge, address, owner);
+      if (lost === undefined) return fromPool(address);
+      held = lost;
+    }
+  }
+
+  private async fixed(spec: FixedUpstream, me: LeaseOwner): Promise<Upstream> {
+    const lost = await this.create(spec.bridge, spec.address, me, this.leaseKey(spec.bridge, spec.address));
+    const other = lost?.get(spec.address);
+    if (other && !this.isMine(other, me.uuid)) {
+      throw new InputError(`upstream address ${spec.address} on ${spec.bridge} is already used by '${other.name}' (${other.uuid}) on host ${other.host ?? '?'}; give this network another address`);
+    }
+    return { bridge: spec.bridge, address: spec.address, prefix: spec.prefix, gateway: spec.gateway };
+  }
+
+  /**
+   * One create transaction, written down in `pending/` while its outcome is unknown. Returns
+   * undefined when the key was created, else the keys under `view` (default: the bridge) as they are.
+   */
+  private async create(bridge: string, address: string, owner: LeaseOwner, view = this.bridgeKey(bridge)): Promise<Map<string, LeaseOwner> | undefined> {
+    const key = this.leaseKey(bridge, address);
+    const note = this.notePending({ bridge, address, uuid: owner.uuid });
+    const r = await this.kv.createIfAbsent(key, JSON.stringify(owner), view);
+    checkpoint();
+    rmSync(note, { force: true });
+    return r.created ? undefined : this.byAddress(r.current);
+  }
+
+  private notePending(p: Pending): string {
+    const file = join(this.pendingDir, `${process.pid}-${this.pendingSeq++}.json`);
+    // Renamed into place, so a reader never sees half a note; no fsync: after a power loss the
+    // etcd request it guards is settled by `natns check --repair` like any orphan lease.
+    writeFileAtomic(file, JSON.stringify({ ...p, pid: process.pid }), 0o644, false);
+    return file;
+  }
+
+  /**
+   * Give back what creates with a lost answer may have leased (their process is gone), unless
+   * the owner claiming now is theirs: it finds its own lease again.
+   */
+  private async settle(claiming?: string): Promise<void> {
+    let names: string[];
+    try {
+      names = readdirSync(this.pendingDir).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const file = join(this.pendingDir, name);
+      let p: Pending & { pid: number };
+      let age: number;
+      try {
+        age = Date.now() - statSync(file).mtimeMs;
+        p = JSON.parse(readFileSync(file, 'utf8')) as Pending & { pid: number };
+      } catch (err) {
+        // Its process finished, or another one settled it: gone is fine. Torn (a crash while
+        // writing it): the create never went out.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(file, { force: true });
+        continue;
+      }
+      // No create waits longer than the timeout; an older note's pid may be somebody else's now.
+      if (isAlive(p.pid) && age < 2 * this.etcd.timeoutMs + 10_000) continue;
+      if (p.uuid !== claiming) {
+        const kv = await this.kv.get(this.leaseKey(p.bridge, p.address));
+        if (kv && this.isMine(ownerOf(kv), p.uuid)) await this.kv.deleteIfUnchanged(kv.key, kv.modRevision);
+      }
+      rmSync(file, { force: true });
+    }
+  }
+
+  /** A network UUID holds addresses on one host only: the same UUID elsewhere is refused, not shared. */
+  private refuseElsewhere(held: Map<string, LeaseOwner>, me: LeaseOwner, bridge: string): void {
+    for (const [address, o] of held) {
+      if (o.uuid === me.uuid && o.host !== me.host) {
+        throw new InputError(
+          `${me.kind ?? 'network'} '${me.name}' (${me.uuid}) already holds ${address} on ${bridge} from host ${o.host ?? '?'}; one UUID cannot hold addresses on two hosts: release it there first ('natns release ${o.name}' on ${o.host ?? 'that host'})`,
+        );
+      }
+    }
+  }
+
+  private isMine(o: LeaseOwner, uuid: string): boolean {
+    return o.uuid === uuid && o.host === this.host;
+  }
+
+  private byAddress(list: KeyValue[]): Map<string, LeaseOwner> {
+    return new Map(list.map((kv) => [kv.key.slice(kv.key.lastIndexOf('/') + 1), ownerOf(kv)]));
+  }
+
+  private leaseOf(kv: KeyValue): Lease | undefined {
+    const [bridge, address] = kv.key.slice(`${this.etcd.prefix}leases/`.length).split('/');
+    if (bridge === undefined || address === undefined || !isAddress(address)) return undefined;
+    return { bridge, address, owner: ownerOf(kv) };
+  }
+
+  /** An etcd failure says what natns was doing; the gateway's message names the endpoints. */
+  private async talking<T>(what: string, fn: () => Promise<T>, after = ''): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof EtcdError) throw new NatnsError(`cannot ${what}: ${err.message}${after}`, { cause: err });
+      throw err;
+    }
+  }
+}
+
+interface Pending {
+  bridge: string;
+  address: string;
+  uuid: string;
+}
+
+/** A key's owner; a value natns cannot read still holds its address, for an unknown owner. */
+function ownerOf(kv: KeyValue): LeaseOwner {
+  try {
+    const o = JSON.parse(kv.value) as LeaseOwner;
+    if (typeof o.uuid === 'string' && typeof o.name === 'string') return o;
+  } catch {
+    // Fall through.
+  }
+  return { uuid: '', name: `unreadable etcd value at ${kv.key}`, host: '?' };
+}
