@@ -1,18 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dataplane } from './dataplane.js';
+import { etcdBench } from './etcd.js';
 import { hookLatency } from './hook-latency.js';
 import { oneToOne } from './one-to-one.js';
 import { scale } from './scale.js';
 import { barChart, lineChart } from './svg.js';
 
-/** `npm run bench`; BENCH_ONLY=hook,scale,dataplane,oneToOne runs a subset. */
-const only = new Set((process.env.BENCH_ONLY ?? 'hook,oneToOne,dataplane,scale').split(','));
+/** `npm run bench`; BENCH_ONLY=hook,etcd,scale,dataplane,oneToOne runs a subset. */
+const only = new Set((process.env.BENCH_ONLY ?? 'hook,etcd,oneToOne,dataplane,scale').split(','));
 const result: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
 };
 if (only.has('hook')) result.hookLatency = await hookLatency();
+if (only.has('etcd')) result.etcd = await etcdBench();
 if (only.has('oneToOne')) result.oneToOne = await oneToOne();
 if (only.has('dataplane')) result.dataplane = await dataplane();
 if (only.has('scale')) result.scale = await scale();

@@ -9,6 +9,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
+  // The etcd bench builds a variant of the hooks: esbuild runs from node_modules, not the bundle.
+  external: ['esbuild'],
   banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
   logLevel: 'warning',
 });
