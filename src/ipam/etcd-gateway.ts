@@ -10,14 +10,29 @@ export interface KeyValue {
   modRevision: string;
 }
 
+/** The key-value requests natns makes of etcd, all within one deadline. */
+export interface EtcdSession {
+  /** Keys from `key` (with `prefix`: every key starting with it). */
+  range(key: string, prefix?: boolean): Promise<KeyValue[]>;
+  get(key: string): Promise<KeyValue | undefined>;
+  /**
+   * Put `value` at `key` in one transaction that succeeds only while the key does not exist.
+   * When it exists, the same round trip returns every key under `view` (a prefix), so a caller
+   * that lost a race sees the state that beat it.
+   */
+  createIfAbsent(key: string, value: string, view?: string): Promise<{ created: boolean; current: KeyValue[] }>;
+  /** Delete `key` if nothing changed it since `modRevision`; false when something did. */
+  deleteIfUnchanged(key: string, modRevision: string): Promise<boolean>;
+}
+
 /**
  * etcd's own v3 API through its JSON gateway (POST /v3/kv/...), over Node's http/https modules.
  * Chosen over the etcd3 package by measurement (README, "etcd"): a hook loads this on every
  * start, and etcd3's gRPC stack cost a start more than the rest of the hook together.
  *
- * Every call has one deadline (the config's timeout) shared by all endpoints; an endpoint that
- * refuses or stalls hands the rest of the time to the next one. When none answers, the error
- * names each endpoint and why.
+ * An operation (a claim, a release) has one deadline, the config's timeout, shared by its
+ * requests and the endpoints: an endpoint that refuses or stalls hands the rest of the time to
+ * the next one. When none answers, the error names each endpoint and why.
  */
 export class EtcdGateway {
   private agent: HttpAgent | undefined;
@@ -27,44 +42,39 @@ export class EtcdGateway {
 
   constructor(private readonly config: EtcdConfig) {}
 
-  /** Keys from `key` (with `prefix`: every key starting with it). */
-  async range(key: string, prefix = false): Promise<KeyValue[]> {
-    const body = { key: b64(key), ...(prefix ? { range_end: b64(rangeEnd(key)) } : {}) };
-    return kvs(await this.call('/v3/kv/range', body));
-  }
-
-  async get(key: string): Promise<KeyValue | undefined> {
-    return (await this.range(key))[0];
-  }
-
-  /**
-   * Put `value` at `key` in one transaction that succeeds only while the key does not exist.
-   * When it exists, the same round trip returns every key under `view` (a prefix), so a caller
-   * that lost a race sees the state that beat it.
-   */
-  async createIfAbsent(key: string, value: string, view: string = key): Promise<{ created: boolean; current: KeyValue[] }> {
-    const r = await this.call('/v3/kv/txn', {
-      compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],
-      success: [{ request_put: { key: b64(key), value: b64(value) } }],
-      failure: [{ request_range: { key: b64(view), ...(view === key ? {} : { range_end: b64(rangeEnd(view)) }) } }],
-    });
-    if (r.succeeded === true) return { created: true, current: [] };
-    const responses = (r.responses ?? []) as { response_range?: unknown }[];
-    return { created: false, current: kvs(responses[0]?.response_range ?? {}) };
-  }
-
-  /** Delete `key` if nothing changed it since `modRevision`; false when something did. */
-  async deleteIfUnchanged(key: string, modRevision: string): Promise<boolean> {
-    const r = await this.call('/v3/kv/txn', {
-      compare: [{ key: b64(key), result: 'EQUAL', target: 'MOD', mod_revision: modRevision }],
-      success: [{ request_delete_range: { key: b64(key) } }],
-    });
-    return r.succeeded === true;
+  /** Requests for one operation, which all together get the config's timeout. */
+  session(): EtcdSession {
+    const deadline = Date.now() + this.config.timeoutMs;
+    const call = (path: string, body: object) => this.call(path, body, deadline);
+    const range = async (key: string, prefix = false): Promise<KeyValue[]> => {
+      const body = { key: b64(key), ...(prefix ? { range_end: b64(rangeEnd(key)) } : {}) };
+      return kvs(await call('/v3/kv/range', body));
+    };
+    return {
+      range,
+      get: async (key) => (await range(key))[0],
+      createIfAbsent: async (key, value, view = key) => {
+        const r = await call('/v3/kv/txn', {
+          compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],
+          success: [{ request_put: { key: b64(key), value: b64(value) } }],
+          failure: [{ request_range: { key: b64(view), ...(view === key ? {} : { range_end: b64(rangeEnd(view)) }) } }],
+        });
+        if (r.succeeded === true) return { created: true, current: [] };
+        const responses = (r.responses ?? []) as { response_range?: unknown }[];
+        return { created: false, current: kvs(responses[0]?.response_range ?? {}) };
+      },
+      deleteIfUnchanged: async (key, modRevision) => {
+        const r = await call('/v3/kv/txn', {
+          compare: [{ key: b64(key), result: 'EQUAL', target: 'MOD', mod_revision: modRevision }],
+          success: [{ request_delete_range: { key: b64(key) } }],
+        });
+        return r.succeeded === true;
+      },
+    };
   }
 
   /** The same request against each endpoint in turn until one answers, all within one deadline. */
-  private async call(path: string, body: object): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + this.config.timeoutMs;
+  private async call(path: string, body: object, deadline: number): Promise<Record<string, unknown>> {
     const { endpoints } = this.config;
     const failures: string[] = [];
     for (let i = 0; i < endpoints.length; i++) {
@@ -117,7 +127,7 @@ export class EtcdGateway {
         }));
       });
       const timer = setTimeout(() => {
-        finish(() => reject(new Unavailable(`did not answer within ${budgetMs} ms`)));
+        finish(() => reject(new Unavailable(`did not answer within ${(budgetMs / 1000).toFixed(1)} s`)));
         req.destroy();
       }, budgetMs);
       req.on('error', (err) => finish(() => reject(this.unavailable(err))));

@@ -6,9 +6,9 @@ import { InputError, NatnsError } from '../domain/errors.js';
 import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
 import { checkpoint } from '../sys/checkpoint.js';
 import { writeFileAtomic } from '../sys/files.js';
-import { isAlive } from '../sys/lock.js';
+import { isAlive, withLock } from '../sys/lock.js';
 import { lowestFree, rangeSize } from './allocator.js';
-import { EtcdError, EtcdGateway, type KeyValue } from './etcd-gateway.js';
+import { EtcdError, EtcdGateway, type EtcdSession, type KeyValue } from './etcd-gateway.js';
 import { poolOf, type Ipam } from './ipam.js';
 import type { FileLeaseStore } from './leases.js';
 
@@ -25,7 +25,7 @@ import type { FileLeaseStore } from './leases.js';
  * request unless its owner has claimed again by then, so a failed start leaves no lease behind.
  */
 export class EtcdIpam implements Ipam {
-  private readonly kv: EtcdGateway;
+  private readonly gateway: EtcdGateway;
   private pendingSeq = 0;
 
   constructor(
@@ -34,8 +34,9 @@ export class EtcdIpam implements Ipam {
     /** This host's file leases: while any is left, claims are refused (they could duplicate one). */
     private readonly files: FileLeaseStore,
     private readonly pendingDir: string,
+    private readonly lockDir: string,
   ) {
-    this.kv = new EtcdGateway(etcd);
+    this.gateway = new EtcdGateway(etcd);
   }
 
   private get host(): string {
@@ -59,36 +60,35 @@ export class EtcdIpam implements Ipam {
     }
     const me: LeaseOwner = { ...owner, host: this.host };
     const what = `lease an upstream address for ${owner.kind ?? 'network'} '${owner.name}'`;
-    const upstream = await this.talking(what, async () => {
-      await this.settle(owner.uuid);
-      return spec.kind === 'pool' ? this.fromPool(poolOf(spec.pool, this.config()), me, previous) : this.fixed(spec, me);
+    return this.talking(what, async (kv) => {
+      await this.settle(kv, owner.uuid);
+      const upstream = spec.kind === 'pool' ? await this.fromPool(kv, poolOf(spec.pool, this.config()), me, previous) : await this.fixed(kv, spec, me);
+      if (previous && (previous.bridge !== upstream.bridge || previous.address !== upstream.address)) {
+        await this.drop(kv, previous, owner.uuid);
+      }
+      return upstream;
     }, '; no address was leased locally instead');
-    if (previous && (previous.bridge !== upstream.bridge || previous.address !== upstream.address)) {
-      await this.release(previous, owner.uuid);
-    }
-    return upstream;
   }
 
   async release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void> {
-    await this.talking(`release ${lease.address} on ${lease.bridge}`, async () => {
-      await this.settle();
-      const kv = await this.kv.get(this.leaseKey(lease.bridge, lease.address));
-      if (kv && this.isMine(ownerOf(kv), ownerUuid)) await this.kv.deleteIfUnchanged(kv.key, kv.modRevision);
+    await this.talking(`release ${lease.address} on ${lease.bridge}`, async (kv) => {
+      await this.settle(kv);
+      await this.drop(kv, lease, ownerUuid);
     });
   }
 
   async leases(options: { allHosts?: boolean } = {}): Promise<Lease[]> {
-    return this.talking('read the leases', async () => {
-      await this.settle();
-      const all = (await this.kv.range(`${this.etcd.prefix}leases/`, true)).flatMap((kv) => this.leaseOf(kv) ?? []);
+    return this.talking('read the leases', async (kv) => {
+      await this.settle(kv);
+      const all = (await kv.range(`${this.etcd.prefix}leases/`, true)).flatMap((x) => this.leaseOf(x) ?? []);
       return options.allHosts ? all : all.filter((l) => l.owner.host === this.host);
     });
   }
 
   async holder(bridge: string, address: string): Promise<Lease | undefined> {
-    return this.talking('read the lease', async () => {
-      const kv = await this.kv.get(this.leaseKey(bridge, address));
-      return kv && this.leaseOf(kv);
+    return this.talking('read the lease', async (kv) => {
+      const x = await kv.get(this.leaseKey(bridge, address));
+      return x && this.leaseOf(x);
     });
   }
 
@@ -98,57 +98,90 @@ export class EtcdIpam implements Ipam {
    */
   async adopt(lease: Lease): Promise<LeaseOwner | undefined> {
     const owner = { ...lease.owner, host: this.host };
-    return this.talking(`move ${lease.address} on ${lease.bridge} into etcd`, async () => {
-      const held = await this.create(lease.bridge, lease.address, owner, this.leaseKey(lease.bridge, lease.address));
-      if (held === undefined) return undefined;
-      const other = held.get(lease.address);
+    return this.talking(`move ${lease.address} on ${lease.bridge} into etcd`, async (kv) => {
+      const held = await this.create(kv, lease.bridge, lease.address, owner, this.leaseKey(lease.bridge, lease.address));
+      const other = held?.get(lease.address);
       return other && !this.isMine(other, owner.uuid) ? other : undefined;
     });
   }
 
-  /** Who holds `address` in etcd now, without changing anything (for `ipam migrate`'s check). */
+  /** Who else holds the address of this host's `lease` in etcd, if anybody (for `ipam migrate`'s check). */
   async holderOf(lease: Lease): Promise<LeaseOwner | undefined> {
     const held = await this.holder(lease.bridge, lease.address);
     return held && !this.isMine(held.owner, lease.owner.uuid) ? held.owner : undefined;
   }
 
-  private async fromPool(pool: PoolConfig, me: LeaseOwner, previous: Upstream | undefined): Promise<Upstream> {
+  /** Delete the lease if `ownerUuid` of this host still holds it. */
+  private async drop(kv: EtcdSession, lease: { bridge: string; address: string }, ownerUuid: string): Promise<void> {
+    const x = await kv.get(this.leaseKey(lease.bridge, lease.address));
+    if (x && this.isMine(ownerOf(x), ownerUuid)) await kv.deleteIfUnchanged(x.key, x.modRevision);
+  }
+
+  private async fromPool(kv: EtcdSession, pool: PoolConfig, me: LeaseOwner, previous: Upstream | undefined): Promise<Upstream> {
     const fromPool = (address: string): Upstream => ({
       bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
     });
     const owner = { ...me, pool: pool.name };
     const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
-    let held = this.byAddress(await this.kv.range(this.bridgeKey(pool.bridge), true));
-    this.refuseElsewhere(held, me, pool.bridge);
-    const candidates = previous && previous.bridge === pool.bridge && inRange(previous.address)
-      ? [previous.address]
-      : [...held].filter(([a, o]) => inRange(a) && this.isMine(o, me.uuid)).map(([a]) => a);
-    for (const a of candidates) {
-      const holder = held.get(a);
-      if (holder && this.isMine(holder, me.uuid)) return fromPool(a);
-      if (holder) continue;
-      const lost = await this.create(pool.bridge, a, owner);
-      if (lost === undefined) return fromPool(a);
-      held = lost;
+    // A restart asks for its own key only, not the whole bridge, and takes no lock.
+    if (previous && previous.bridge === pool.bridge && inRange(previous.address)) {
+      const current = await kv.get(this.leaseKey(pool.bridge, previous.address));
+      if (current && this.isMine(ownerOf(current), me.uuid)) return fromPool(previous.address);
+      if (!current && (await this.create(kv, pool.bridge, previous.address, owner)) === undefined) return fromPool(previous.address);
     }
-    // Optimistic: take the lowest free address; a host that got there first hands back the
-    // bridge's keys as they are now, and the next lowest is tried. Each round leases one more
-    // address somewhere, so this ends.
-    for (;;) {
-      const address = lowestFree(pool.first, pool.last, new Set(held.keys()));
-      if (address === undefined) {
-        throw new InputError(
-          `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
-        );
+    // One allocation at a time per bridge on this host: local starts then never race each other
+    // through etcd (a burst of N would cost N*(N+1)/2 transactions, each loser retrying), only
+    // other hosts' starts do, and the create transaction settles that. Queued behind a start
+    // that found etcd unreachable, a start fails at once with the same words instead of waiting
+    // its own timeout in turn; on a busy host, the queue itself may take three timeouts.
+    const queued = Date.now();
+    const seconds = (3 * this.etcd.timeoutMs / 1000).toFixed(1);
+    return withLock(join(this.lockDir, `bridge-${pool.bridge}.lock`), () => this.unlessDown(queued, async () => {
+      const inLock = this.gateway.session();
+      let view = this.byAddress(await inLock.range(this.bridgeKey(pool.bridge), true));
+      this.refuseElsewhere(view, me, pool.bridge);
+      const own = [...view].find(([a, o]) => inRange(a) && this.isMine(o, me.uuid));
+      if (own) return fromPool(own[0]);
+      // The lowest free address; when another host got there first, the transaction hands back
+      // the bridge's keys as they are now and the next lowest is tried. Each round leases one
+      // more address somewhere, so this ends (or the timeout does).
+      for (;;) {
+        const address = lowestFree(pool.first, pool.last, new Set(view.keys()));
+        if (address === undefined) {
+          throw new InputError(
+            `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
+          );
+        }
+        const lost = await this.create(inLock, pool.bridge, address, owner);
+        if (lost === undefined) return fromPool(address);
+        view = lost;
       }
-      const lost = await this.create(pool.bridge, address, owner);
-      if (lost === undefined) return fromPool(address);
-      held = lost;
+    }), 3 * this.etcd.timeoutMs, () => new EtcdError(
+      `etcd did not answer: ${this.etcd.endpoints.join(', ')} did not serve the starts ahead of this one on this host within ${seconds} s`,
+    ));
+  }
+
+  /**
+   * Run `fn`, unless a start ahead of this one (since `queued`) found etcd unavailable; when
+   * `fn` finds it so, say it for the starts behind.
+   */
+  private async unlessDown<T>(queued: number, fn: () => Promise<T>): Promise<T> {
+    const marker = join(this.lockDir, 'etcd-unavailable');
+    try {
+      if (statSync(marker).mtimeMs >= queued) throw new EtcdError(readFileSync(marker, 'utf8'));
+    } catch (err) {
+      if (err instanceof EtcdError) throw err;
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof EtcdError) writeFileAtomic(marker, err.message, 0o644, false);
+      throw err;
     }
   }
 
-  private async fixed(spec: FixedUpstream, me: LeaseOwner): Promise<Upstream> {
-    const lost = await this.create(spec.bridge, spec.address, me, this.leaseKey(spec.bridge, spec.address));
+  private async fixed(kv: EtcdSession, spec: FixedUpstream, me: LeaseOwner): Promise<Upstream> {
+    const lost = await this.create(kv, spec.bridge, spec.address, me, this.leaseKey(spec.bridge, spec.address));
     const other = lost?.get(spec.address);
     if (other && !this.isMine(other, me.uuid)) {
       throw new InputError(`upstream address ${spec.address} on ${spec.bridge} is already used by '${other.name}' (${other.uuid}) on host ${other.host ?? '?'}; give this network another address`);
@@ -160,10 +193,9 @@ export class EtcdIpam implements Ipam {
    * One create transaction, written down in `pending/` while its outcome is unknown. Returns
    * undefined when the key was created, else the keys under `view` (default: the bridge) as they are.
    */
-  private async create(bridge: string, address: string, owner: LeaseOwner, view = this.bridgeKey(bridge)): Promise<Map<string, LeaseOwner> | undefined> {
-    const key = this.leaseKey(bridge, address);
+  private async create(kv: EtcdSession, bridge: string, address: string, owner: LeaseOwner, view = this.bridgeKey(bridge)): Promise<Map<string, LeaseOwner> | undefined> {
     const note = this.notePending({ bridge, address, uuid: owner.uuid });
-    const r = await this.kv.createIfAbsent(key, JSON.stringify(owner), view);
+    const r = await kv.createIfAbsent(this.leaseKey(bridge, address), JSON.stringify(owner), view);
     checkpoint();
     rmSync(note, { force: true });
     return r.created ? undefined : this.byAddress(r.current);
@@ -181,7 +213,7 @@ export class EtcdIpam implements Ipam {
    * Give back what creates with a lost answer may have leased (their process is gone), unless
    * the owner claiming now is theirs: it finds its own lease again.
    */
-  private async settle(claiming?: string): Promise<void> {
+  private async settle(kv: EtcdSession, claiming?: string): Promise<void> {
     let names: string[];
     try {
       names = readdirSync(this.pendingDir).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
@@ -203,10 +235,7 @@ export class EtcdIpam implements Ipam {
       }
       // No create waits longer than the timeout; an older note's pid may be somebody else's now.
       if (isAlive(p.pid) && age < 2 * this.etcd.timeoutMs + 10_000) continue;
-      if (p.uuid !== claiming) {
-        const kv = await this.kv.get(this.leaseKey(p.bridge, p.address));
-        if (kv && this.isMine(ownerOf(kv), p.uuid)) await this.kv.deleteIfUnchanged(kv.key, kv.modRevision);
-      }
+      if (p.uuid !== claiming) await this.drop(kv, p, p.uuid);
       rmSync(file, { force: true });
     }
   }
@@ -236,10 +265,10 @@ export class EtcdIpam implements Ipam {
     return { bridge, address, owner: ownerOf(kv) };
   }
 
-  /** An etcd failure says what natns was doing; the gateway's message names the endpoints. */
-  private async talking<T>(what: string, fn: () => Promise<T>, after = ''): Promise<T> {
+  /** One operation, in one etcd session; a failure says what natns was doing, the gateway's message names the endpoints. */
+  private async talking<T>(what: string, fn: (kv: EtcdSession) => Promise<T>, after = ''): Promise<T> {
     try {
-      return await fn();
+      return await fn(this.gateway.session());
     } catch (err) {
       if (err instanceof EtcdError) throw new NatnsError(`cannot ${what}: ${err.message}${after}`, { cause: err });
       throw err;

@@ -39,5 +39,5 @@ export async function etcdIpam(config: () => HostConfig, stateDir: string): Prom
     throw new InputError('the natns config does not name an etcd cluster: set "ipam": {"backend": "etcd", "endpoints": [...]} first (see the README, "Several hosts")');
   }
   const { EtcdIpam } = await import('./etcd.js');
-  return new EtcdIpam(c.ipam as EtcdConfig, config, fileLeases(stateDir), join(stateDir, 'etcd-pending'));
+  return new EtcdIpam(c.ipam as EtcdConfig, config, fileLeases(stateDir), join(stateDir, 'etcd-pending'), join(stateDir, 'locks'));
 }

@@ -6,8 +6,8 @@ import { NatnsError } from '../domain/errors.js';
  * An exclusive lock file holding the owner's pid. A lock whose owner died (killed hook, reboot)
  * is taken over instead of blocking every later start.
  */
-export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  await acquire(file, timeoutMs);
+export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 60_000, timedOut?: (owner: number | undefined) => Error): Promise<T> {
+  await acquire(file, timeoutMs, timedOut);
   try {
     return await fn();
   } finally {
@@ -19,7 +19,7 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs 
   }
 }
 
-async function acquire(file: string, timeoutMs: number): Promise<void> {
+async function acquire(file: string, timeoutMs: number, timedOut?: (owner: number | undefined) => Error): Promise<void> {
   // 0755: dnsmasq, running as nobody, must traverse the state dir this may create.
   mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
   const deadline = Date.now() + timeoutMs;
@@ -39,6 +39,7 @@ async function acquire(file: string, timeoutMs: number): Promise<void> {
       continue;
     }
     if (Date.now() > deadline) {
+      if (timedOut) throw timedOut(owner);
       throw new NatnsError(`timed out after ${timeoutMs} ms waiting for ${file}, held by pid ${owner ?? 'unknown'}`);
     }
     await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
