@@ -10,9 +10,9 @@ import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import type { EtcdConfig } from '../src/config/config.js';
 import { NatnsError } from '../src/domain/errors.js';
-import type { KeyValue } from '../src/ipam/etcd-gateway.js';
+import type { EtcdSession, KeyValue } from '../src/ipam/etcd-gateway.js';
 
-export type { KeyValue } from '../src/ipam/etcd-gateway.js';
+export type { EtcdSession, KeyValue } from '../src/ipam/etcd-gateway.js';
 
 export class EtcdError extends NatnsError {}
 
@@ -63,23 +63,24 @@ export class EtcdGateway {
     return this.client;
   }
 
-  async range(key: string, prefix = false): Promise<KeyValue[]> {
-    const r = prefix ? await this.etcd().getAll().prefix(key).exec() : await this.etcd().get(key).exec();
-    return r.kvs.map(kv);
-  }
-
-  async get(key: string): Promise<KeyValue | undefined> {
-    return (await this.range(key))[0];
-  }
-
-  async createIfAbsent(key: string, value: string, view: string = key): Promise<{ created: boolean; current: KeyValue[] }> {
-    const c = this.etcd();
-    const r = await c.if(key, 'Create', '==', 0).then(c.put(key).value(value)).else(view === key ? c.get(key) : c.getAll().prefix(view)).commit();
-    return r.succeeded ? { created: true, current: [] } : { created: false, current: (r.responses[0]?.response_range?.kvs ?? []).map(kv) };
-  }
-
-  async deleteIfUnchanged(key: string, modRevision: string): Promise<boolean> {
-    const c = this.etcd();
-    return (await c.if(key, 'Mod', '==', modRevision).then(c.delete().key(key)).commit()).succeeded;
+  /** The same requests as the JSON gateway's session; etcd3 keeps its own timeouts (the bench's etcd is up). */
+  session(): EtcdSession {
+    const range = async (key: string, prefix = false): Promise<KeyValue[]> => {
+      const r = prefix ? await this.etcd().getAll().prefix(key).exec() : await this.etcd().get(key).exec();
+      return r.kvs.map(kv);
+    };
+    return {
+      range,
+      get: async (key) => (await range(key))[0],
+      createIfAbsent: async (key, value, view = key) => {
+        const c = this.etcd();
+        const r = await c.if(key, 'Create', '==', 0).then(c.put(key).value(value)).else(view === key ? c.get(key) : c.getAll().prefix(view)).commit();
+        return r.succeeded ? { created: true, current: [] } : { created: false, current: (r.responses[0]?.response_range?.kvs ?? []).map(kv) };
+      },
+      deleteIfUnchanged: async (key, modRevision) => {
+        const c = this.etcd();
+        return (await c.if(key, 'Mod', '==', modRevision).then(c.delete().key(key)).commit()).succeeded;
+      },
+    };
   }
 }
