@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { sh } from './sandbox.js';
 
 /** A port the kernel just handed out on loopback (free a moment ago). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

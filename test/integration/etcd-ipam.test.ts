@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:f
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
-import { EtcdServer, makeCerts } from '../helpers/etcd.js';
+import { EtcdServer, freePort, makeCerts } from '../helpers/etcd.js';
 import { defineNet, domainXml, netDestroy, netStart, poolConfig, type TestNet } from '../helpers/hooknet.js';
 import { CLI, HOOK, Sandbox, sh } from '../helpers/sandbox.js';
 
@@ -194,6 +194,24 @@ test('etcd frozen or dead: a start fails within the timeout with one line naming
   expect({ code: back.exitCode, err: back.stderr }).toEqual({ code: 0, err: '' });
   expect((await mappings(a)).find((m) => m.uuid === netsA[1]!.uuid)?.upstream.address).toBe(addressOf.get(netsA[1]!.uuid));
 }, 60_000);
+
+test('endpoints are tried in turn: a dead one is passed over; when all fail, the line names each', async () => {
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const f = newHost('kvm-f');
+  const fprefix = `/natns-${f.sb.id}/`;
+  const config = (endpoints: string[]) => f.sb.writeConfig({ host: f.name, ipam: { backend: 'etcd', endpoints, prefix: fprefix }, ...poolConfig(provider) });
+  const net = defineNet(f.sb, 'fo');
+  config([dead, etcd.endpoint]);
+  expect((await f.sb.hook([net.name, 'start', 'begin', '-'], net.xml)).stderr).toBe('');
+  expect((await etcd.entries(fprefix)).get(`${fprefix}leases/${provider}/198.51.100.100`)).toMatchObject({ uuid: net.uuid, host: f.name });
+  const dead2 = `http://127.0.0.1:${await freePort()}`;
+  config([dead, dead2]);
+  const r = await f.sb.cli(['list', '--all-hosts']);
+  expect({ code: r.exitCode, err: r.stderr }).toEqual({
+    code: 1,
+    err: `natns: cannot read the leases: etcd did not answer: ${dead} refused the connection (ECONNREFUSED); ${dead2} refused the connection (ECONNREFUSED)`,
+  });
+});
 
 test('an etcd that answers, but slowly: a start gets one timeout for all its requests; a lease whose answer came too late is given back with the next request', async () => {
   // A proxy in front of the real etcd that holds every answer back 600 ms: each request alone
