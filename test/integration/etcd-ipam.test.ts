@@ -167,7 +167,7 @@ test('etcd frozen or dead: a start fails within the timeout with one line naming
     etcd.freeze();
     const [slow, ms] = await timed(() => netStart(a.sb, late));
     expect(slow.exitCode).toBe(1);
-    expect(slow.stderr).toMatch(unreachable(late, 'did not answer within 3\\.0 s'));
+    expect(slow.stderr).toMatch(unreachable(late, 'did not answer within [23]\\.\\d s'));
     expect(ms).toBeLessThan(4500);
     expect(await built(late)).toEqual([]);
     etcd.thaw();
