@@ -47,8 +47,22 @@ export async function etcdBench() {
   const id = `be${process.pid.toString(16).slice(-4)}`;
   const dir = mkdtempSync(join(tmpdir(), 'natns-bench-etcd-'));
   const provider = `${id}-pb`;
+  let etcd3Hook: string;
+  try {
+    etcd3Hook = await buildEtcd3Hooks(join(dir, 'etcd3-hooks'));
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   sh('ip', ['-batch', '-'], `link add ${provider} type bridge\nlink set ${provider} up\n`);
-  const server = await EtcdServer.start(join(dir, 'etcd'));
+  let server: EtcdServer;
+  try {
+    server = await EtcdServer.start(join(dir, 'etcd'));
+  } catch (err) {
+    sh('ip', ['link', 'del', provider]);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const pool = { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.2', last: '198.51.100.250' } };
   const variant = (name: string, ipam?: object) => {
     const v = { name, env: { NATNS_CONFIG: join(dir, name, 'config.json'), NATNS_STATE_DIR: join(dir, name, 'state'), NATNS_LOG_DIR: join(dir, name, 'log') } };
@@ -61,7 +75,7 @@ export async function etcdBench() {
   const variants = [
     { ...variant('files'), hook },
     { ...variant('gateway', etcd('/gateway/')), hook },
-    { ...variant('etcd3', etcd('/etcd3/')), hook: await buildEtcd3Hooks(join(dir, 'etcd3-hooks')) },
+    { ...variant('etcd3', etcd('/etcd3/')), hook: etcd3Hook },
   ];
   /** One network of a variant, started as libvirt does, hook by hook. */
   const network = (v: (typeof variants)[number], i: number) => {
