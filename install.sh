@@ -11,9 +11,12 @@ HOOKS=/etc/libvirt/hooks
 CONFIG_DIR=/etc/natns
 STATE_DIR=/var/lib/natns
 LOG_DIR=/var/log/natns
-# iperf3 is for `npm run bench` only (its Debian package leaves the daemon off).
+# iperf3 is for `npm run bench` only (its Debian package leaves the daemon off). etcd-server and
+# etcd-client are for the tests (they start their own etcd) and for hosts that run an etcd member;
+# natns itself keeps leases in files unless its config names an etcd cluster.
 PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base
-  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3 iperf3)
+  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3 iperf3
+  etcd-server etcd-client)
 
 say() { printf 'natns install: %s\n' "$*"; }
 die() { printf 'natns install: %s\n' "$*" >&2; exit 1; }
@@ -65,6 +68,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian enables and starts etcd when it installs etcd-server. A server natns just installed is
+# only its binaries: leave its service off, so installing natns starts no etcd member. An etcd
+# that was here before natns is the admin's and stays as it is.
+if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+  say "leaving the etcd service disabled (natns uses an etcd cluster only when its config names one)"
+  if have_systemd; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  else
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
+    update-rc.d etcd disable >/dev/null 2>&1 || true
+  fi
 fi
 
 command -v node >/dev/null || die "Node.js 20 or newer is needed (node not found)"

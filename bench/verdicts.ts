@@ -6,10 +6,10 @@
 
 /** A part's figures, `{ error }` when it failed, or undefined when it was not run. */
 export type Figures = Record<string, unknown>;
-export type PartName = 'hookLatency' | 'virshStart' | 'oneToOne' | 'dataplane' | 'scale';
+export type PartName = 'hookLatency' | 'virshStart' | 'oneToOne' | 'dataplane' | 'scale' | 'etcd';
 export type Measured = Partial<Record<PartName, Figures>>;
 /** The names BENCH_ONLY knows the parts by. */
-export const ONLY_KEY: Record<PartName, string> = { hookLatency: 'hook', virshStart: 'virsh', oneToOne: 'oneToOne', dataplane: 'dataplane', scale: 'scale' };
+export const ONLY_KEY: Record<PartName, string> = { hookLatency: 'hook', virshStart: 'virsh', oneToOne: 'oneToOne', dataplane: 'dataplane', scale: 'scale', etcd: 'etcd' };
 
 export type Target =
   | { kind: 'ratio'; op: '<=' | '>='; limit: number }

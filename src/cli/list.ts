@@ -1,15 +1,19 @@
 import { makeContext, type Context } from '../core/context.js';
 import { quickState } from '../core/status.js';
-import { cidrText } from '../domain/address.js';
+import { cidrText, compareAddresses } from '../domain/address.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { table } from './output.js';
 
-export const help = `Usage: natns list [--json]
+export const help = `Usage: natns list [--all-hosts] [--json]
 
 List every network natns has set up: its bridge, namespace, private gateway, upstream
 address and whether the kernel matches (up), holds nothing (down) or differs (drift).
 
-  --json   a JSON array of {network, uuid, bridge, namespace, private, upstream, state}
+  --all-hosts  every upstream lease of every host sharing the lease store (etcd), networks'
+               and guests' alike: host, owner, kind, address, bridge, pool. On the file
+               backend, this host's leases.
+  --json       a JSON array of {network, uuid, bridge, namespace, private, upstream, state};
+               with --all-hosts, of {host, owner, uuid, kind, address, bridge, pool}
 `;
 
 export function mapping(record: NetworkRecord, ctx: Context) {
@@ -34,6 +38,7 @@ export function mapping(record: NetworkRecord, ctx: Context) {
 export async function run(args: string[]): Promise<number> {
   const json = args.includes('--json');
   const ctx = makeContext();
+  if (args.includes('--all-hosts')) return allHosts(ctx, json);
   const rows = ctx.records.list().map((r) => mapping(r, ctx));
   if (json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -45,5 +50,21 @@ export async function run(args: string[]): Promise<number> {
       rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.upstream.bridge, m.state]),
     ),
   );
+  return 0;
+}
+
+/** Every host's leases, from the shared store: who holds which upstream address. */
+async function allHosts(ctx: Context, json: boolean): Promise<number> {
+  const rows = (await ctx.ipam.leases({ allHosts: true }))
+    .map((l) => ({
+      host: l.owner.host ?? '?', owner: l.owner.name, uuid: l.owner.uuid, kind: l.owner.kind ?? 'network',
+      address: l.address, bridge: l.bridge, ...(l.owner.pool ? { pool: l.owner.pool } : {}),
+    }))
+    .sort((a, b) => a.bridge.localeCompare(b.bridge) || compareAddresses(a.address, b.address));
+  if (json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return 0;
+  }
+  process.stdout.write(table(['HOST', 'OWNER', 'KIND', 'UPSTREAM', 'BRIDGE', 'POOL'], rows.map((r) => [r.host, r.owner, r.kind, r.address, r.bridge, r.pool ?? '-'])));
   return 0;
 }

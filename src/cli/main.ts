@@ -16,6 +16,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   exec: { summary: "run a command in a network's namespace (e.g. a transparent proxy)", load: () => import('./exec.js') },
   forward: { summary: 'list, add or remove port forwards of a network', load: () => import('./forward.js') },
   gc: { summary: 'release the addresses of networks libvirt no longer defines', load: () => import('./gc.js') },
+  ipam: { summary: "move this host's file leases into etcd (migrate --to etcd)", load: () => import('./ipam.js') },
   demo: { summary: 'two same-subnet networks with real guests, end to end (--keep, --down)', load: () => import('./demo.js') },
 };
 

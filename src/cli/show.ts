@@ -4,6 +4,7 @@ import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, ownerName } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
 import { inspect } from '../core/status.js';
+import { errorText } from '../domain/errors.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
 import { NFT_TABLE } from '../domain/names.js';
 import type { Netns } from '../kernel/netns.js';
@@ -32,6 +33,25 @@ function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac:
   }).sort((a, b) => a.vm.localeCompare(b.vm));
 }
 
+/** Who holds the network's upstream address in the lease store, on which host. */
+async function leaseHolder(record: NetworkRecord, ctx: Context): Promise<{ backend: string; host?: string; owner?: string; uuid?: string; error?: string }> {
+  const backend = ctx.config().ipam.backend;
+  try {
+    const held = await ctx.ipam.holder(record.lease.bridge, record.lease.address);
+    return held ? { backend, host: held.owner.host ?? '?', owner: held.owner.name, uuid: held.owner.uuid } : { backend };
+  } catch (err) {
+    return { backend, error: errorText(err) };
+  }
+}
+
+function leaseText(l: Awaited<ReturnType<typeof leaseHolder>>, record: NetworkRecord): string {
+  const store = l.backend === 'etcd' ? 'etcd' : 'the lease files';
+  if (l.error) return `unknown: ${l.error}`;
+  if (!l.host) return `NOT HELD: ${store} hold no lease for this address; the next start leases one again`;
+  if (l.uuid !== record.uuid) return `HELD BY ANOTHER: ${l.owner} (${l.uuid}) on host ${l.host}, in ${store}`;
+  return `held by host ${l.host} in ${store}`;
+}
+
 export const help = `Usage: natns show NETWORK [--json]
 
 One network's mapping in detail, with what the kernel holds right now: the namespace's links,
@@ -44,10 +64,11 @@ export async function run(args: string[]): Promise<number> {
   const { netns } = ctx.network(record);
   const m = mapping(record, ctx);
   const found = await inspect(record, ctx);
+  const lease = await leaseHolder(record, ctx);
   const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
   if (args.includes('--json')) {
     process.stdout.write(JSON.stringify({
-      ...m, phase: record.phase, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
+      ...m, phase: record.phase, lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
     }, null, 2) + '\n');
     return 0;
   }
@@ -58,6 +79,7 @@ export async function run(args: string[]): Promise<number> {
     `Namespace:       ${m.namespace}`,
     `Private gateway: ${m.private}`,
     `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
+    `Lease:           ${leaseText(lease, record)}`,
   ];
   const d = found.desired;
   if (d) out.push(patchFor(d.lan.kind).describe(d.lan, d.wan));

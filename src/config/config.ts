@@ -1,11 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { InputError, NatnsError } from '../domain/errors.js';
 import {
   broadcastAddress, compareAddresses, contains, networkAddress, parseAddress, parseCidr, subnetText, type Cidr,
 } from '../domain/address.js';
 import { printable } from '../domain/text.js';
-import { validateIfName, validatePoolName } from '../domain/validate.js';
+import { validateHostName, validateIfName, validatePoolName } from '../domain/validate.js';
 import { assertTrusted } from '../sys/trust.js';
 
 /** An upstream address pool: addresses first..last on `bridge`, reached through `gateway`. */
@@ -21,9 +22,31 @@ export interface PoolConfig {
   hostAccess: 'deny' | 'allow';
 }
 
+/** Where upstream leases live: files on this host (the default), or an etcd cluster shared by every host. */
+export type IpamConfig =
+  | { backend: 'files' }
+  | {
+    backend: 'etcd';
+    /** Client URLs (origins: scheme, host and port), tried in order. */
+    endpoints: string[];
+    /** Every natns key starts with it; ends with '/'. */
+    prefix: string;
+    /** PEM files: the CA that signed the servers' certificates, and this host's client certificate and key. */
+    tls?: { ca?: string; cert?: string; key?: string };
+    /** How long one lease operation may wait for etcd, in milliseconds. */
+    timeoutMs: number;
+  };
+
+export type EtcdConfig = Extract<IpamConfig, { backend: 'etcd' }>;
+
 export interface HostConfig {
+  /** This host's name in leases shared with other hosts (default: the machine's host name). */
+  host: string;
+  ipam: IpamConfig;
   pools: Map<string, PoolConfig>;
 }
+
+const TOP_KEYS = ['host', 'ipam', 'pools'];
 
 export function parseConfig(json: string, source: string): HostConfig {
   let raw: unknown;
@@ -33,15 +56,101 @@ export function parseConfig(json: string, source: string): HostConfig {
     throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`);
   }
   if (!isObject(raw)) throw new InputError(`${source} must hold a JSON object like {"pools": {...}}`);
-  const unknownKeys = Object.keys(raw).filter((k) => k !== 'pools');
-  if (unknownKeys.length > 0) throw new InputError(`${source}: unknown setting(s) ${unknownKeys.map(printable).join(', ')}`);
+  const unknownKeys = Object.keys(raw).filter((k) => !TOP_KEYS.includes(k));
+  if (unknownKeys.length > 0) {
+    throw new InputError(`${source}: unknown setting(s) ${unknownKeys.map(printable).join(', ')} (known: ${TOP_KEYS.join(', ')})`);
+  }
   const pools = new Map<string, PoolConfig>();
   const rawPools = raw.pools ?? {};
   if (!isObject(rawPools)) throw new InputError(`${source}: "pools" must be an object of named pools`);
   for (const [name, value] of Object.entries(rawPools)) {
     pools.set(name, parsePool(name, value, `${source}: pool "${printable(name)}"`));
   }
-  return { pools };
+  let host: string;
+  if (raw.host === undefined) {
+    host = hostname();
+    if (!isHostName(host)) {
+      throw new InputError(`${source}: this machine's host name '${printable(host)}' cannot name it in leases; set "host" to a name of letters, digits, '.', '_' or '-'`);
+    }
+  } else {
+    if (typeof raw.host !== 'string') throw new InputError(`${source}: "host" must be a string, like "kvm-a"`);
+    host = validateHostName(raw.host, `${source}: "host"`);
+  }
+  return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools };
+}
+
+function isHostName(name: string): boolean {
+  try {
+    validateHostName(name, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseIpam(value: unknown, where: string): IpamConfig {
+  if (value === undefined) return { backend: 'files' };
+  if (!isObject(value)) throw new InputError(`${where} must be an object like {"backend": "etcd", "endpoints": [...]}`);
+  if (value.backend === 'files' || value.backend === undefined) {
+    const extra = Object.keys(value).filter((k) => k !== 'backend');
+    if (extra.length > 0) throw new InputError(`${where}: ${extra.map(printable).join(', ')} only apply to "backend": "etcd"`);
+    return { backend: 'files' };
+  }
+  if (value.backend !== 'etcd') throw new InputError(`${where}: "backend" must be "files" or "etcd" (got ${printable(JSON.stringify(value.backend))})`);
+  const known = ['backend', 'endpoints', 'prefix', 'tls', 'timeout'];
+  const extra = Object.keys(value).filter((k) => !known.includes(k));
+  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')} (known: ${known.join(', ')})`);
+  const raw = value.endpoints;
+  if (!Array.isArray(raw) || raw.length === 0) {
+    throw new InputError(`${where}: "endpoints" must list etcd's client URLs, like ["https://etcd1.example:2379"]`);
+  }
+  const endpoints = raw.map((e, i) => parseEndpoint(e, `${where}: endpoint ${i + 1}`));
+  const prefix = value.prefix ?? '/natns/';
+  if (typeof prefix !== 'string' || !/^\/[\x21-\x7e]{0,126}\/$|^\/$/.test(prefix)) {
+    throw new InputError(`${where}: "prefix" must start and end with '/' and hold no spaces, like "/natns/" (got ${printable(JSON.stringify(prefix))})`);
+  }
+  const timeout = value.timeout ?? 3;
+  if (typeof timeout !== 'number' || !(timeout >= 0.1 && timeout <= 60)) {
+    throw new InputError(`${where}: "timeout" must be a number of seconds from 0.1 to 60 (got ${printable(JSON.stringify(timeout))})`);
+  }
+  const config: EtcdConfig = { backend: 'etcd', endpoints, prefix, timeoutMs: Math.round(timeout * 1000) };
+  if (value.tls !== undefined) config.tls = parseTls(value.tls, endpoints, `${where}: "tls"`);
+  return config;
+}
+
+function parseEndpoint(value: unknown, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new InputError(`${where}: ${printable(JSON.stringify(value))} is not a URL like "https://etcd1.example:2379"`);
+  }
+  if (typeof value !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InputError(`${where}: ${printable(JSON.stringify(value))} must be an http:// or https:// URL`);
+  }
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new InputError(`${where}: ${printable(value)} must be only scheme, host and port, like "https://etcd1.example:2379"`);
+  }
+  if (url.port === '') throw new InputError(`${where}: ${printable(value)} needs its port (etcd's client port is usually 2379)`);
+  return url.origin;
+}
+
+function parseTls(value: unknown, endpoints: string[], where: string): { ca?: string; cert?: string; key?: string } {
+  if (!isObject(value)) throw new InputError(`${where} must be an object like {"ca": "/etc/natns/etcd-ca.pem", "cert": "...", "key": "..."}`);
+  const known = ['ca', 'cert', 'key'];
+  const extra = Object.keys(value).filter((k) => !known.includes(k));
+  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')} (known: ca, cert, key)`);
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  for (const key of known as ('ca' | 'cert' | 'key')[]) {
+    const path = value[key];
+    if (path === undefined) continue;
+    if (typeof path !== 'string' || !isAbsolute(path)) throw new InputError(`${where}: "${key}" must be the absolute path of a PEM file`);
+    tls[key] = path;
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InputError(`${where}: "cert" and "key" go together: give both or neither`);
+  const plain = endpoints.find((e) => e.startsWith('http:'));
+  if (plain) throw new InputError(`${where} is set but endpoint ${plain} is plain http; use https:// endpoints with TLS`);
+  return tls;
 }
 
 function parsePool(name: string, value: unknown, where: string): PoolConfig {
@@ -87,7 +196,7 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
 export function loadConfig(path: string): HostConfig {
   assertTrusted(path, 'config');
   const main = readIfExists(path);
-  const config = main === undefined ? { pools: new Map<string, PoolConfig>() } : parseConfig(main, path);
+  const config = main === undefined ? parseConfig('{}', path) : parseConfig(main, path);
   const source = new Map([...config.pools.keys()].map((name) => [name, path]));
   const dropins = join(dirname(path), 'config.d');
   assertTrusted(dropins, 'config folder');
@@ -102,7 +211,10 @@ export function loadConfig(path: string): HostConfig {
     assertTrusted(file, 'config');
     const text = readIfExists(file);
     if (text === undefined) continue;
-    for (const [pool, value] of parseConfig(text, file).pools) {
+    const dropin = parseConfig(text, file);
+    const own = Object.keys(JSON.parse(text) as object).filter((k) => k !== 'pools');
+    if (own.length > 0) throw new InputError(`${file}: ${own.map((k) => `"${k}"`).join(', ')} may be set only in ${path}; files in config.d add pools`);
+    for (const [pool, value] of dropin.pools) {
       if (source.has(pool)) throw new InputError(`pool "${pool}" is defined twice: in ${source.get(pool)} and in ${file}`);
       source.set(pool, file);
       config.pools.set(pool, value);

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { loadConfig, type HostConfig } from '../config/config.js';
 import type { AdminForward, GuestRecord, PortRecord } from '../domain/model.js';
 import { routerNames, type RouterNames } from '../domain/names.js';
-import { FileIpam, type Ipam } from '../ipam/ipam.js';
-import { FileLeaseStore } from '../ipam/leases.js';
+import type { Ipam } from '../ipam/ipam.js';
+import { selectIpam } from '../ipam/select.js';
 import { Netns } from '../kernel/netns.js';
 import { RecordStore } from '../state/records.js';
 import { badFiles, type BadFiles } from '../sys/bad-files.js';
@@ -32,6 +32,7 @@ export interface NetworkHandle {
 /** Where one natns process finds its config and state; tests build their own. */
 export interface Context {
   config: () => HostConfig;
+  stateDir: string;
   records: RecordStore;
   ipam: Ipam;
   /** Running guests with natns metadata, by guest UUID. */
@@ -58,8 +59,9 @@ export function makeContext(stateDir = paths.state(), configPath = paths.config(
   const lockDir = join(stateDir, 'locks');
   return {
     config: loaded,
+    stateDir,
     records: new RecordStore(join(stateDir, 'networks'), bad),
-    ipam: new FileIpam(new FileLeaseStore(join(stateDir, 'leases'), bad), lockDir, loaded),
+    ipam: selectIpam(loaded, stateDir, bad),
     guests: new JsonDir(join(stateDir, 'guests'), { bad, kind: 'guest', valid: isGuest }),
     adminForwards: new JsonDir(join(stateDir, 'forwards'), { bad, kind: 'forwards', valid: Array.isArray }),
     network: ({ uuid, name }) => {

@@ -91,6 +91,11 @@ export interface LeaseOwner {
   pool?: string;
   /** A guest's 1:1 public address; absent: a network's upstream address. */
   kind?: 'guest';
+  /**
+   * The host whose network or guest holds it: leases in etcd are shared by every host on the
+   * provider network. File leases are this host's; their files need not say so.
+   */
+  host?: string;
 }
 
 export interface Lease {

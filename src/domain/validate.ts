@@ -44,6 +44,16 @@ export function validateIfName(name: string | undefined, what: string): string {
   return name;
 }
 
+/** A host's name in shared leases: a DNS-like name, so it reads well and never needs quoting. */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+export function validateHostName(name: string, what: string): string {
+  if (!HOST_NAME.test(name)) {
+    throw new InputError(`${what}: '${printable(name)}' is not a host name (1 to 253 letters, digits, '.', '_' or '-', starting with a letter or digit)`);
+  }
+  return name;
+}
+
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export function validatePoolName(name: string | undefined, what: string): string {

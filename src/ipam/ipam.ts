@@ -22,9 +22,12 @@ export interface Ipam {
    * address back.
    */
   claim(spec: UpstreamSpec, owner: LeaseOwner, previous?: Previous): Promise<Upstream>;
-  /** Return an address to its pool, if `ownerUuid` still holds it. */
+  /** Return an address to its pool, if `ownerUuid` still holds it (on this host). */
   release(lease: { bridge: string; address: string }, ownerUuid: string): Promise<void>;
-  leases(): Promise<Lease[]>;
+  /** This host's leases; with `allHosts`, every host's that share the store. Each names its host. */
+  leases(options?: { allHosts?: boolean }): Promise<Lease[]>;
+  /** Whoever holds `address` on `bridge` now, on any host. */
+  holder(bridge: string, address: string): Promise<Lease | undefined>;
 }
 
 /** Leases as files on this host (the embedded default), one lock per upstream bridge around them. */
@@ -53,7 +56,12 @@ export class FileIpam implements Ipam {
   }
 
   async leases(): Promise<Lease[]> {
-    return this.store.all();
+    return this.store.all().map((l) => ({ ...l, owner: { ...l.owner, host: this.config().host } }));
+  }
+
+  async holder(bridge: string, address: string): Promise<Lease | undefined> {
+    const owner = this.store.holder(bridge, address);
+    return owner && { bridge, address, owner: { ...owner, host: this.config().host } };
   }
 
   /** One lock per upstream bridge guards its lease files, for claims and releases alike. */

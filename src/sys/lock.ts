@@ -16,8 +16,8 @@ const OWNERLESS_GRACE_MS = 2000;
  * may be any process now), or that names no pid at all (left empty by an older natns on a full
  * disk) is taken over instead of blocking every later start.
  */
-export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const mine = await acquire(file, timeoutMs);
+export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 60_000, timedOut?: (owner: number | undefined) => Error): Promise<T> {
+  const mine = await acquire(file, timeoutMs, timedOut);
   try {
     return await fn();
   } finally {
@@ -53,7 +53,7 @@ function release(file: string, mine: Identity): void {
   }
 }
 
-async function acquire(file: string, timeoutMs: number): Promise<Identity> {
+async function acquire(file: string, timeoutMs: number, timedOut?: (owner: number | undefined) => Error): Promise<Identity> {
   ensureDir(dirname(file));
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
@@ -77,6 +77,7 @@ async function acquire(file: string, timeoutMs: number): Promise<Identity> {
       continue;
     }
     if (Date.now() > deadline) {
+      if (timedOut) throw timedOut(lock.owner);
       throw new NatnsError(`timed out after ${timeoutMs} ms waiting for ${file}, held by pid ${lock.owner ?? 'unknown'}`);
     }
     await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
@@ -100,7 +101,7 @@ function inspect(file: string): { id: Identity; mtimeMs: number; owner?: number;
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

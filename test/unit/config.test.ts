@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from '../../src/config/config.js';
 
@@ -44,6 +44,56 @@ describe('host config', () => {
   });
 });
 
+describe('host and ipam settings', () => {
+  const etcd = { backend: 'etcd', endpoints: ['https://etcd1.example:2379', 'https://10.0.0.2:2379/'] };
+  const parse = (extra: Record<string, unknown>) => parseConfig(JSON.stringify({ pools: { default: pool }, ...extra }), 'config.json');
+  const refusal = (extra: Record<string, unknown>) => {
+    try {
+      parse(extra);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  test('the file backend and the machine host name by default', () => {
+    const c = parse({});
+    expect(c.ipam).toEqual({ backend: 'files' });
+    expect(c.host).toBe(hostname());
+  });
+
+  test('an etcd backend with its defaults, endpoints reduced to their origin', () => {
+    const c = parse({ host: 'kvm-a', ipam: etcd });
+    expect(c.host).toBe('kvm-a');
+    expect(c.ipam).toEqual({ backend: 'etcd', endpoints: ['https://etcd1.example:2379', 'https://10.0.0.2:2379'], prefix: '/natns/', timeoutMs: 3000 });
+  });
+
+  test('TLS files and a timeout', () => {
+    const tls = { ca: '/etc/natns/ca.pem', cert: '/etc/natns/kvm-a.pem', key: '/etc/natns/kvm-a.key' };
+    expect(parse({ ipam: { ...etcd, tls, timeout: 1.5, prefix: '/prod/natns/' } }).ipam).toMatchObject({ tls, timeoutMs: 1500, prefix: '/prod/natns/' });
+  });
+
+  test.each([
+    ['a host name with a space', { host: 'kvm a' }, /config.json: "host": 'kvm a' is not a host name/],
+    ['a host that is not a string', { host: 7 }, /"host" must be a string/],
+    ['an unknown backend', { ipam: { backend: 'consul' } }, /"ipam": "backend" must be "files" or "etcd" \(got "consul"\)/],
+    ['etcd settings on the file backend', { ipam: { backend: 'files', endpoints: [] } }, /endpoints only apply to "backend": "etcd"/],
+    ['no endpoints', { ipam: { backend: 'etcd' } }, /"endpoints" must list etcd's client URLs/],
+    ['an endpoint that is not a URL', { ipam: { ...etcd, endpoints: ['etcd1 2379'] } }, /endpoint 1: "etcd1 2379" is not a URL/],
+    ['an endpoint of another scheme', { ipam: { ...etcd, endpoints: ['unix://etcd:2379'] } }, /endpoint 1: "unix:\/\/etcd:2379" must be an http:\/\/ or https:\/\/ URL/],
+    ['an endpoint with a path', { ipam: { ...etcd, endpoints: ['https://etcd1:2379/v3'] } }, /must be only scheme, host and port/],
+    ['an endpoint without a port', { ipam: { ...etcd, endpoints: ['https://etcd1'] } }, /needs its port \(etcd's client port is usually 2379\)/],
+    ['a prefix without slashes', { ipam: { ...etcd, prefix: 'natns' } }, /"prefix" must start and end with '\/'/],
+    ['a timeout of an hour', { ipam: { ...etcd, timeout: 3600 } }, /"timeout" must be a number of seconds from 0.1 to 60/],
+    ['a typo in ipam', { ipam: { ...etcd, endpoint: [] } }, /"ipam": unknown key\(s\) endpoint \(known: /],
+    ['a relative TLS path', { ipam: { ...etcd, tls: { ca: 'ca.pem' } } }, /"tls": "ca" must be the absolute path of a PEM file/],
+    ['a client certificate without its key', { ipam: { ...etcd, tls: { cert: '/c.pem' } } }, /"cert" and "key" go together/],
+    ['TLS with a plain http endpoint', { ipam: { ...etcd, endpoints: ['http://127.0.0.1:2379'], tls: { ca: '/ca.pem' } } }, /"tls" is set but endpoint http:\/\/127.0.0.1:2379 is plain http/],
+  ])('refuses %s', (_what, extra, message) => {
+    expect(refusal(extra)).toMatch(message);
+  });
+});
+
 describe('config drop-ins', () => {
   let dir: string;
   beforeEach(() => {
@@ -63,6 +113,12 @@ describe('config drop-ins', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ pools: { default: pool } }));
     writeFileSync(join(dir, 'config.d', 'again.json'), JSON.stringify({ pools: { default: pool } }));
     expect(() => loadConfig(join(dir, 'config.json'))).toThrow(/pool "default" is defined twice: in .*config.json and in .*again.json/);
+  });
+
+  test('host and ipam belong to the main file only', () => {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ pools: { default: pool } }));
+    writeFileSync(join(dir, 'config.d', 'etcd.json'), JSON.stringify({ ipam: { backend: 'files' } }));
+    expect(() => loadConfig(join(dir, 'config.json'))).toThrow(/etcd.json: "ipam" may be set only in .*config.json; files in config.d add pools/);
   });
 
   test('no main file: drop-ins alone', () => {

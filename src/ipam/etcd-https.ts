@@ -1,0 +1,2 @@
+// See etcd-http.ts.
+export { Agent, request } from 'node:https';
