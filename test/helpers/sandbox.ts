@@ -103,6 +103,25 @@ export class Sandbox {
     return { sources: () => [...sources] };
   }
 
+  /**
+   * A program inside `ns` that prints 'ready' once it listens; resolves then, and is killed at
+   * cleanup. Resolves with nothing: an execa child is itself a promise, and resolving with it
+   * would wait for it to exit.
+   */
+  spawnReady(ns: string, file: string, args: string[]): Promise<void> {
+    const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });
+    this.children.push(child);
+    return new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${file} did not start`)), 10_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+  }
+
   /** Open a TCP connection from inside `ns`; resolves to what the server said, or throws. */
   async connect(ns: string, address: string, port: number): Promise<string> {
     return must('ip', ['netns', 'exec', ns, process.execPath, join(here, 'connect.mjs'), address, String(port)]);

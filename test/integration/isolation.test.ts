@@ -3,7 +3,6 @@ import { createSocket, type Socket as Socket6 } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { namespaceName } from '../../src/domain/names.js';
 import { defineNet, domainXml, expectStarted, poolSandbox, type TestNet } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
@@ -68,20 +67,6 @@ async function handshakes(ns: string, address: string, port: number): Promise<bo
   return (await sh('ip', ['netns', 'exec', ns, process.execPath, '-e', js])).exitCode === 0;
 }
 
-function spawnIn(ns: string, file: string, args: string[]): Promise<void> {
-  const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });
-  sb.children.push(child);
-  return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${file} did not start`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-  });
-}
-
 test("a 1:1 guest cannot reach the host's own address on the provider bridge, and still goes out", async () => {
   await sh('ip', ['addr', 'add', '198.51.100.2/24', 'dev', provider]);
   hostServer = createServer((s) => {
@@ -135,7 +120,7 @@ test("the router namespace answers only what it serves: DHCP and DNS to its gues
   const g1 = await sb.host('g1', n1.bridge, '10.0.0.100/24', '10.0.0.1');
   const g2 = await sb.host('g2', n2.bridge, '10.0.0.100/24', '10.0.0.1');
   // A listener in the router namespace, as the README's proxy recipe starts one.
-  await spawnIn(namespaceName(n1.name), 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
+  await sb.spawnReady(namespaceName(n1.name), 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
   // Must pass: its own guests reach DNS and the proxy port, and ICMP works from everywhere.
   expect(await handshakes(g1, '10.0.0.1', 53)).toBe(true);
   expect(await sb.reaches(g1, '10.0.0.1', 3128)).toBe(true);

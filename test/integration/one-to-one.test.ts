@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,21 +22,6 @@ afterEach(async () => {
 
 const started = (net: TestNet) => expectStarted(sb, net);
 
-function spawnIn(ns: string, file: string, args: string[]) {
-  const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });
-  sb.children.push(child);
-  // Resolve with nothing: an execa child is itself a promise, and resolving with it would wait for it to exit.
-  return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${file} did not start`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-  });
-}
-
 async function udp(ns: string, address: string, port: number): Promise<string | undefined> {
   const r = await sh('ip', ['netns', 'exec', ns, process.execPath, join(here, '..', 'helpers', 'udp-echo.mjs'), address, String(port)]);
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
@@ -52,7 +36,7 @@ test('1:1: two guests 10.0.0.100 on same-subnet networks (veth and macvlan patch
     const mac = `52:54:00:bb:0${i}:01`;
     const ns = await sb.host(`g${i + 1}`, net.bridge, '10.0.0.100/24', '10.0.0.1', mac);
     await sb.recorder(ns, 80, `g${i + 1}`);
-    await spawnIn(ns, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '53']);
+    await sb.spawnReady(ns, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '53']);
     const pub = publics[i] ? `address="${publics[i]}"` : 'pool="default"';
     const name = sb.name(`vm${i + 1}`);
     const xml = domainXml({ name, uuid: randomUUID(), network: net.name, mac, metadata: `<natns:address network="${net.name}" ip="10.0.0.100"/><natns:public network="${net.name}" ${pub}/>` });
@@ -63,7 +47,7 @@ test('1:1: two guests 10.0.0.100 on same-subnet networks (veth and macvlan patch
   // The pool hands the second guest the lowest free address after the two networks' own.
   const addresses = ['198.51.100.150', '198.51.100.102'];
   await sb.recorder(upstream, 8080);
-  await spawnIn(upstream, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '5353']);
+  await sb.spawnReady(upstream, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '5353']);
   for (const [i, g] of guests.entries()) {
     const pub = addresses[i]!;
     // Inbound, opened from upstream: TCP, UDP, ICMP all reach the guest.
@@ -105,7 +89,7 @@ test('transparent proxy: guest traffic to port 80 is diverted to a listener in t
   await sb.recorder(upstream, 80);
   const ns = `natns-${net.name}`;
   expect((await sb.cli(['show', net.name])).stdout).toContain('NOTHING listens on 3128');
-  await spawnIn(ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
+  await sb.spawnReady(ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
   expect((await sb.cli(['show', net.name])).stdout).toContain('a proxy is listening');
   expect(await sb.connect(g, '198.51.100.1', 80)).toBe('proxied 198.51.100.1:80 for 10.0.0.100');
   expect(await sb.connect(g, '198.51.100.77', 443)).toBe('proxied 198.51.100.77:443 for 10.0.0.100');
