@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { NatnsError } from '../domain/errors.js';
 
 export interface RunResult {
@@ -13,6 +12,16 @@ export interface RunOptions {
   outputFile?: string;
 }
 
+/**
+ * execa is initialised on the first spawn, not when natns loads: a hook event that runs no
+ * process (the `start begin` of a network that holds its lease, an ignored event) never pays
+ * for it.
+ */
+let execaModule: Promise<typeof import('execa')> | undefined;
+function loadExeca(): Promise<typeof import('execa')> {
+  return (execaModule ??= import('execa'));
+}
+
 /** Count of processes natns has spawned; the hook reports it and tests hold it to a budget. */
 export const spawned = { count: 0 };
 
@@ -21,6 +30,7 @@ export async function run(file: string, args: string[], options: RunOptions | st
   const { input, outputFile } = typeof options === 'string' ? { input: options, outputFile: undefined } : options;
   spawned.count += 1;
   const output = outputFile === undefined ? {} : { stdout: { file: outputFile }, stderr: { file: outputFile } };
+  const { execa } = await loadExeca();
   const result = await execa(file, args, {
     ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
     ...output,
