@@ -56,12 +56,13 @@ function program(done: (code: number) => void): Command {
     });
 
   root.command('release')
-    .description('Forget a stopped network: its upstream address goes back to the pool and its record is deleted. A network keeps its address across stops and restarts until it is released. Given a ' + "stopped guest's name, returns that guest's public (1:1) addresses instead.")
+    .description('Forget a stopped network: its upstream address goes back to the pool and its record is deleted. A network keeps its address across stops and restarts until it is released. Given a ' + "stopped guest's name, returns that guest's public (1:1) addresses instead. What goes with the lease is listed: the record and DHCP state, and the admin forwards (only with --force).")
     .summary("return a stopped network's upstream address to its pool")
     .argument('<name>', 'a stopped network, or a stopped guest')
+    .option('--force', "also drop the network's admin forwards ('natns forward list'); without it a network that has some is refused")
     .addOption(json())
     .action(function (this: Command, name: string) {
-      const o = this.opts<{ json?: boolean }>();
+      const o = this.opts<{ force?: boolean; json?: boolean }>();
       return run(async () => (await import('./release.js')).run(name, o))();
     });
 

@@ -280,7 +280,8 @@ export async function releaseUndefined(
       continue;
     }
     try {
-      await releaseNetwork(record, ctx);
+      // libvirt forgot the network: nothing could ever use its forwards again.
+      await releaseNetwork(record, ctx, { dropAdminForwards: true });
       actions.push(`released ${record.lease.address} of undefined network ${record.name}`);
     } catch (err) {
       errors.push(`${record.name}: ${errorText(err)}`);

@@ -9,9 +9,10 @@ import { repoRoot, type Sandbox } from '../helpers/sandbox.js';
  * (exit 2, one line naming the command), and everything that shows something can show it as JSON.
  */
 let sb: Sandbox;
+let provider: string;
 
 beforeEach(async () => {
-  ({ sb } = await poolSandbox(false));
+  ({ sb, provider } = await poolSandbox(false));
 });
 
 afterEach(async () => {
@@ -111,4 +112,24 @@ test('natns exec returns the program\'s code, 127 for a program that does not ex
   // Options after the network belong to the program, with or without --.
   const ip = await sb.cli(['exec', net.name, 'ip', '-br', 'link', 'show', 'lan']);
   expect({ code: ip.exitCode, out: ip.stdout }).toMatchObject({ code: 0, out: expect.stringMatching(/^lan(@\S+)?\s+UP\s/) });
+});
+
+test('release says what goes with the lease, and needs --force when admin forwards would be lost', async () => {
+  const net: TestNet = defineNet(sb, '1');
+  await expectStarted(sb, net);
+  expect((await sb.cli(['forward', 'add', net.name, '--proto', 'tcp', '--port', '8080', '--to', '10.0.0.5:80'])).exitCode).toBe(0);
+  const address = (JSON.parse((await sb.cli(['list', '--json'])).stdout) as { upstream: { address: string } }[])[0]!.upstream.address;
+  expect((await netDestroy(sb, net)).exitCode).toBe(0);
+  const refused = await sb.cli(['release', net.name]);
+  expect({ code: refused.exitCode, out: refused.stdout, err: refused.stderr }).toEqual({
+    code: 2, out: '',
+    err: `natns: network '${net.name}' has 1 admin forward that would be lost with its lease (tcp ${address}:8080 -> 10.0.0.5:80); release it with --force to drop them, or remove them first with 'natns forward remove'`,
+  });
+  // Refused means kept: the lease and the forward are both still there.
+  expect(JSON.parse((await sb.cli(['forward', 'list', net.name, '--json'])).stdout)).toHaveLength(1);
+  const forced = await sb.cli(['release', net.name, '--force']);
+  expect({ code: forced.exitCode, out: forced.stdout }).toEqual({
+    code: 0, out: `released ${address} on ${provider} from network ${net.name}\ndropped admin forward tcp ${address}:8080 -> 10.0.0.5:80`,
+  });
+  expect(JSON.parse((await sb.cli(['list', '--json'])).stdout)).toEqual([]);
 });
