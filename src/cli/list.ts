@@ -26,6 +26,8 @@ export function mapping(record: NetworkRecord, ctx: Context) {
 export async function run(options: { allHosts?: boolean; json?: boolean }): Promise<number> {
   const json = options.json === true;
   const ctx = makeContext();
+  // A broken config breaks the next network start: say so now rather than list as if all is well.
+  ctx.config();
   if (options.allHosts) return allHosts(ctx, json);
   const rows = ctx.records.list().map((r) => mapping(r, ctx));
   if (json) {
