@@ -45,6 +45,7 @@ test('unknown flags, stray arguments and bad values are refused with exit 2 and 
     [['demo', '--keep', '--down'], /^natns demo: option '--keep' cannot be used with option '--down'/],
     [['bogus'], /^natns: unknown command 'bogus'/],
     [['check', '--dry-run'], /^natns: --dry-run goes with --repair/],
+    [['check', sb.name('nosuch')], /^natns: no network named '\S+nosuch' has a natns router record/],
     [['forward', 'add', net.name, '--proto=sctp', '--port=80', '--to=10.0.0.5:80'], /sctp/],
   ];
   for (const [args, message] of refused) {
@@ -138,4 +139,20 @@ test('list refuses an invalid config file (exit 2, naming the file and the key) 
   sb.writeConfig({ pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199', colour: 'blue' } } });
   const r = await sb.cli(['list']);
   expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 2, out: '', err: `natns: ${sb.env.NATNS_CONFIG}: pool "default": unknown key(s) colour` });
+});
+
+test('metadata in a mistyped natns namespace is refused at start begin in words; other events and plain networks pass', async () => {
+  const net: TestNet = defineNet(sb, '1');
+  const typo = { ...net, xml: net.xml.replaceAll('urn:natns:network:1', 'urn:natns:network:2') };
+  expect(typo.xml).toContain('urn:natns:network:2');
+  const r = await sb.hook([net.name, 'start', 'begin', '-'], typo.xml);
+  expect({ code: r.exitCode, err: r.stderr.trim() }).toEqual({
+    code: 2,
+    err: `natns: network '${net.name}': <natns:nat xmlns:natns="urn:natns:network:2"> looks like natns metadata, but natns reads only <natns:nat xmlns:natns="urn:natns:network:1">; fix the namespace (or remove the element) and start the network again`,
+  });
+  expect((await sb.hook([net.name, 'stopped', 'end', '-'], typo.xml)).exitCode).toBe(0);
+  const plain = { ...net, xml: net.xml.replace(/<metadata>[\s\S]*<\/metadata>/, '<metadata><other:x xmlns:other="urn:example:1"/></metadata>') };
+  expect(plain.xml).not.toMatch(/natns:nat/);
+  expect((await sb.hook([net.name, 'start', 'begin', '-'], plain.xml))).toMatchObject({ exitCode: 0, stderr: '' });
+  expect(JSON.parse((await sb.cli(['list', '--json'])).stdout)).toEqual([]);
 });
