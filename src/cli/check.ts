@@ -1,14 +1,13 @@
 import { makeContext } from '../core/context.js';
 import { check, libvirtNetworks, repair, type Finding, type LibvirtNetworks } from '../core/reconcile.js';
+import { findNetwork } from '../core/lookup.js';
 import { errorText, InputError } from '../domain/errors.js';
 
 export async function run(only: string | undefined, options: { repair?: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
   if (options.dryRun && !options.repair) throw new InputError("--dry-run goes with --repair (check alone changes nothing); see 'natns check --help'");
   const ctx = makeContext();
   // A name natns holds no record of is a typo or a network it never built, not a clean bill.
-  if (only !== undefined && !ctx.records.list().some((r) => r.name === only || r.uuid === only)) {
-    throw new InputError(`no network named '${only}' has a natns router record (see natns list)`);
-  }
+  if (only !== undefined) findNetwork(ctx, only, 'check');
   const dryRun = options.dryRun === true;
   let repaired: { actions: string[]; errors: string[] } | undefined;
   if (options.repair) {

@@ -35,10 +35,10 @@ function program(done: (code: number) => void): Command {
     .summary('list every network mapping (--json for scripts)')
     .option('--all-hosts', "every upstream lease of every host sharing the lease store (etcd), networks' and guests' alike; on the file backend, this host's leases")
     .addOption(json())
-    .addHelpText('after', '\nColumns: bridge, namespace, private gateway, upstream address, and whether the kernel\n' +
-      'matches (up), holds nothing (down) or differs (drift). --json prints an array of\n' +
-      '{network, uuid, bridge, namespace, private, upstream, state}; with --all-hosts, of\n' +
-      '{host, owner, uuid, kind, address, bridge, pool}.')
+    .addHelpText('after', '\nColumns: bridge, namespace, private gateway, upstream address, and whether the\n' +
+      'kernel matches (up), holds nothing (down) or differs (drift). --json prints an\n' +
+      'array of {network, uuid, bridge, namespace, private, upstream, state}; with\n' +
+      '--all-hosts, of {host, owner, uuid, kind, address, bridge, pool}.')
     .action(function (this: Command) {
       const o = this.opts<{ allHosts?: boolean; json?: boolean }>();
       return run(async () => (await import('./list.js')).run(o))();

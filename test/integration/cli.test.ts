@@ -24,11 +24,13 @@ const COMMANDS = [['list'], ['show'], ['release'], ['check'], ['exec'], ['forwar
 test('every command takes --help (exit 0, its own usage), and --version prints the package version', async () => {
   for (const c of COMMANDS) {
     const r = await sb.cli([...c, '--help']);
-    expect({ c, code: r.exitCode, usage: r.stdout.split('\n')[0]!.startsWith(`Usage: natns ${c.join(' ')} `) }).toEqual({ c, code: 0, usage: true });
+    const wide = r.stdout.split('\n').filter((l) => l.length > 80);
+    expect({ c, code: r.exitCode, usage: r.stdout.split('\n')[0]!.startsWith(`Usage: natns ${c.join(' ')} `), wide }).toEqual({ c, code: 0, usage: true, wide: [] });
   }
   const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version as string;
   for (const flag of ['--version', '-V']) expect(await sb.cli([flag])).toMatchObject({ exitCode: 0, stdout: version });
   const help = await sb.cli(['--help']);
+  expect(help.stdout.split('\n').filter((l) => l.length > 80)).toEqual([]);
   expect(help.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 +bad input or usage/);
 });
 
@@ -45,7 +47,8 @@ test('unknown flags, stray arguments and bad values are refused with exit 2 and 
     [['demo', '--keep', '--down'], /^natns demo: option '--keep' cannot be used with option '--down'/],
     [['bogus'], /^natns: unknown command 'bogus'/],
     [['check', '--dry-run'], /^natns: --dry-run goes with --repair/],
-    [['check', sb.name('nosuch')], /^natns: no network named '\S+nosuch' has a natns router record/],
+    [['check', sb.name('nosuch')], new RegExp(`^natns: no network named '\\S+nosuch' \\(known: ${net.name}; see natns list\\)$`)],
+    [['show', sb.name('nosuch')], /^natns: no network named '\S+nosuch' \(known: /],
     [['forward', 'add', net.name, '--proto=sctp', '--port=80', '--to=10.0.0.5:80'], /sctp/],
   ];
   for (const [args, message] of refused) {
