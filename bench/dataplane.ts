@@ -131,7 +131,7 @@ export async function dataplane() {
     }
     await stopNetwork(net, ctx).catch(() => undefined);
     await stopNetwork(macvlanNet, ctx).catch(() => undefined);
-    for (const r of ctx.records.list()) await releaseNetwork(r, ctx).catch(() => undefined);
+    for (const r of ctx.records.list()) await releaseNetwork(r, ctx, { dropAdminForwards: true }).catch(() => undefined);
     spawnSync('ip', ['-force', '-batch', '-'], { input: [`link del ${id}-pb`, `link del ${id}-b1`, `link del ${id}-b4`, `link del ${id}-uph`, `link del ${id}-g1h`, `link del ${id}-g4h`, `link del ${id}-hh`, ...Object.values(ns).map((n) => `netns del ${n}`)].join('\n') + '\n' });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -65,7 +65,7 @@ export async function scale() {
       ipBatch([`link del ${warm.bridge}`]);
       await stopNetwork(warm, ctx);
     }
-    await releaseNetwork(ctx.records.read(warm.uuid)!, ctx);
+    await releaseNetwork(ctx.records.read(warm.uuid)!, ctx, { dropAdminForwards: true });
     for (const [i, n] of nets.entries()) {
       progress.round(i + 1, N, 'start', 'network');
       // As libvirt does: `start begin`, then libvirt makes the bridge (not timed), then `started`.
@@ -114,7 +114,7 @@ export async function scale() {
   } finally {
     ipBatch([`link del ${floor.desired.lan.host}`, `link del ${floor.desired.wan.host}`, `netns del ${floor.desired.namespace}`]);
     for (const n of nets) await stopNetwork(n, ctx).catch(() => undefined);
-    for (const r of ctx.records.list()) await releaseNetwork(r, ctx).catch(() => undefined);
+    for (const r of ctx.records.list()) await releaseNetwork(r, ctx, { dropAdminForwards: true }).catch(() => undefined);
     ipBatch([`link del ${id}-pb`, `link del ${id}-fb`, ...nets.map((n) => `link del ${n.bridge}`)]);
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     });
   } else if (event === 'start begin' || event === 'started begin' || event === 'stopped end' || op === 'port-created' || op === 'port-deleted') {
     const stdin = await readStdin();
-    if (!stdin.includes('urn:natns:network:1')) return;
+    // At start, anything mentioning natns goes on, so a mistyped namespace is refused in words.
+    if (!stdin.includes('urn:natns:network:1') && !(event === 'start begin' && /natns/i.test(stdin))) return;
     await runHook(__dirname, (core) => core.runNetworkHook([name ?? '', op ?? '', sub ?? ''], stdin));
   }
 }

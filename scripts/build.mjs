@@ -3,7 +3,7 @@
 // V8's code cache (written here by a warm-up run), so neither parsing nor compiling is paid per call.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -18,6 +18,7 @@ await build({
   target: 'node20',
   external: ['@unraid/libvirt'],
   loader: { '.xml': 'text', '.sh': 'text' },
+  define: { NATNS_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __natnsRequire } from 'node:module'; const require = __natnsRequire(import.meta.url);",
   },

@@ -1,22 +1,8 @@
 import { realpathSync } from 'node:fs';
-import { InputError } from '../domain/errors.js';
 import { FORWARD_PORT, GUEST_IP, Lab } from '../lab/lab.js';
 import { table } from './output.js';
 import { mapping } from './list.js';
 import { makeContext } from '../core/context.js';
-
-export const help = `Usage: natns demo [--keep | --down]
-
-Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge
-with an upstream host (198.51.100.1, in its own namespace), two libvirt networks that both use
-10.0.0.0/24 with gateway 10.0.0.1, and a QEMU guest on each that gets ${GUEST_IP} from its network's
-DHCP and publishes its port 80 on port ${FORWARD_PORT} (both declared in its domain metadata). Prints
-the mapping table, what each guest reached with the source address the upstream host saw, and
-what the upstream host reaches through each published port; then removes all of it. Every object is named natnsdemo-*, so none collides with your own.
-
-  --keep   leave the demo running (inspect it with natns list, virsh list, natns show)
-  --down   remove a kept demo
-`;
 
 export function demoLab(progress?: (line: string) => void): Lab {
   return new Lab({
@@ -28,13 +14,11 @@ export function demoLab(progress?: (line: string) => void): Lab {
   });
 }
 
-export async function run(args: string[]): Promise<number> {
-  const unknown = args.filter((a) => a !== '--keep' && a !== '--down');
-  if (unknown.length) throw new InputError(`natns demo: unknown option ${unknown[0]} (see natns demo --help)`);
+export async function run(options: { keep?: boolean; down?: boolean }): Promise<number> {
   const started = Date.now();
   const say = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
   const lab = demoLab(say);
-  if (args.includes('--down')) {
+  if (options.down) {
     say('removing the demo');
     await lab.down();
     say('removed');
@@ -63,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
     const distinct = new Set(probes.map((p) => p.tcp)).size === probes.length;
     process.stdout.write(`\nUpstream host saw ${seen.length} source address(es): ${seen.join(', ')}. ` +
       `${distinct ? `Two guests with the same address ${GUEST_IP} left through two different upstream addresses.` : 'The guests were NOT told apart.'}\n\n`);
-    if (args.includes('--keep')) {
+    if (options.keep) {
       say("kept running: 'natns list', 'virsh list', 'natns show natnsdemo-net1'; remove it with 'natns demo --down'");
       return distinct ? 0 : 1;
     }
@@ -72,7 +56,7 @@ export async function run(args: string[]): Promise<number> {
     say('done');
     return distinct ? 0 : 1;
   } catch (err) {
-    if (!args.includes('--keep')) {
+    if (!options.keep) {
       say('the demo failed; removing what it made');
       await lab.down().catch((e: unknown) => process.stderr.write(`natns: cleanup: ${(e as Error).message}\n`));
     }

@@ -8,46 +8,42 @@ import { printable } from '../domain/text.js';
 import { parsePort, parseProto } from '../domain/validate.js';
 import { table } from './output.js';
 
-export const help = `Usage:
-  natns forward list [NETWORK]
-  natns forward add NETWORK --proto tcp|udp --port N --to IP:PORT
-  natns forward remove NETWORK --proto tcp|udp --port N
-
-Publish a port of a network's upstream address to an address on its private side. Forwards
-added here are kept and restored whenever the network starts; guests declare their own in their
-domain metadata (<natns:forward>), which follow the guest's start and stop. A port can be
-published only once per network.
-`;
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-export async function run(args: string[]): Promise<number> {
-  const [verb, ...rest] = args;
+export async function list(network: string | undefined, options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
-  const positional = rest.filter((a, i) => !a.startsWith('--') && !(rest[i - 1] ?? '').startsWith('--'));
-  if (verb === 'list') {
-    const records = positional[0] ? [findNetwork(ctx, positional[0], 'forward')] : ctx.records.list();
-    const rows = records.flatMap((r) => forwardsOf(ctx, r).map((f) => [
-      r.name, f.proto, `${r.lease.address}:${f.port}`, `${f.to}:${f.toPort}`, ownerName(ctx, f.owner).replace(/ \(.*\)$/, ''),
-    ]));
-    process.stdout.write(table(['NETWORK', 'PROTO', 'UPSTREAM', 'TO', 'OWNER'], rows));
+  const records = network !== undefined ? [findNetwork(ctx, network, 'forward')] : ctx.records.list();
+  const rows = records.flatMap((r) => forwardsOf(ctx, r).map((f) => ({
+    network: r.name, proto: f.proto, upstream: `${r.lease.address}:${f.port}`, to: `${f.to}:${f.toPort}`, owner: ownerName(ctx, f.owner).replace(/ \(.*\)$/, ''),
+  })));
+  if (options.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  if (verb !== 'add' && verb !== 'remove') throw new InputError(`natns forward: unknown verb '${printable(verb ?? '')}' (list, add or remove)`);
-  const record = findNetwork(ctx, positional[0], 'forward');
-  const proto = parseProto(option(rest, '--proto'), '--proto');
-  const port = parsePort(option(rest, '--port'), '--port');
-  if (verb === 'add') {
-    const to = option(rest, '--to');
-    const m = /^([\d.]+):(\d+)$/.exec(to ?? '');
-    if (!m) throw new InputError(`--to must be IP:PORT on the private side, like 10.0.0.100:80 (got '${printable(to ?? '')}')`);
-    await addAdminForward(ctx, record, { proto, port, to: parseAddress(m[1]!, '--to'), toPort: parsePort(m[2], '--to port') });
-  } else {
-    await removeAdminForward(ctx, record, { proto, port });
-  }
-  process.stdout.write(`${verb === 'add' ? 'added' : 'removed'} ${proto} ${record.lease.address}:${port} on network ${record.name}\n`);
+  process.stdout.write(table(['NETWORK', 'PROTO', 'UPSTREAM', 'TO', 'OWNER'], rows.map((r) => [r.network, r.proto, r.upstream, r.to, r.owner])));
   return 0;
+}
+
+function done(verb: 'added' | 'removed', record: { name: string; lease: { address: string } }, proto: string, port: number, json: boolean | undefined, to?: string): number {
+  if (json) process.stdout.write(JSON.stringify({ [verb]: { network: record.name, proto, upstream: `${record.lease.address}:${port}`, ...(to ? { to } : {}) } }, null, 2) + '\n');
+  else process.stdout.write(`${verb} ${proto} ${record.lease.address}:${port} on network ${record.name}\n`);
+  return 0;
+}
+
+export async function add(network: string, options: { proto: string; port: string; to: string; json?: boolean }): Promise<number> {
+  const ctx = makeContext();
+  const record = findNetwork(ctx, network, 'forward');
+  const proto = parseProto(options.proto, '--proto');
+  const port = parsePort(options.port, '--port');
+  const m = /^([\d.]+):(\d+)$/.exec(options.to);
+  if (!m) throw new InputError(`--to must be IP:PORT on the private side, like 10.0.0.100:80 (got '${printable(options.to)}')`);
+  await addAdminForward(ctx, record, { proto, port, to: parseAddress(m[1]!, '--to'), toPort: parsePort(m[2], '--to port') });
+  return done('added', record, proto, port, options.json, options.to);
+}
+
+export async function remove(network: string, options: { proto: string; port: string; json?: boolean }): Promise<number> {
+  const ctx = makeContext();
+  const record = findNetwork(ctx, network, 'forward');
+  const proto = parseProto(options.proto, '--proto');
+  const port = parsePort(options.port, '--port');
+  await removeAdminForward(ctx, record, { proto, port });
+  return done('removed', record, proto, port, options.json);
 }

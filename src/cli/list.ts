@@ -4,18 +4,6 @@ import { cidrText, compareAddresses } from '../domain/address.js';
 import type { NetworkRecord } from '../domain/model.js';
 import { table } from './output.js';
 
-export const help = `Usage: natns list [--all-hosts] [--json]
-
-List every network natns has set up: its bridge, namespace, private gateway, upstream
-address and whether the kernel matches (up), holds nothing (down) or differs (drift).
-
-  --all-hosts  every upstream lease of every host sharing the lease store (etcd), networks'
-               and guests' alike: host, owner, kind, address, bridge, pool. On the file
-               backend, this host's leases.
-  --json       a JSON array of {network, uuid, bridge, namespace, private, upstream, state};
-               with --all-hosts, of {host, owner, uuid, kind, address, bridge, pool}
-`;
-
 export function mapping(record: NetworkRecord, ctx: Context) {
   const { lease } = record;
   return {
@@ -35,10 +23,12 @@ export function mapping(record: NetworkRecord, ctx: Context) {
   };
 }
 
-export async function run(args: string[]): Promise<number> {
-  const json = args.includes('--json');
+export async function run(options: { allHosts?: boolean; json?: boolean }): Promise<number> {
+  const json = options.json === true;
   const ctx = makeContext();
-  if (args.includes('--all-hosts')) return allHosts(ctx, json);
+  // A broken config breaks the next network start: say so now rather than list as if all is well.
+  ctx.config();
+  if (options.allHosts) return allHosts(ctx, json);
   const rows = ctx.records.list().map((r) => mapping(r, ctx));
   if (json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');

@@ -1,68 +1,211 @@
+import { Command, CommanderError, Option } from 'commander';
 import { errorText, NatnsError } from '../domain/errors.js';
 import { badFiles, badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
 
-interface Command {
-  help: string;
-  run: (args: string[]) => Promise<number>;
-}
+// Set by scripts/build.mjs from package.json; absent when the sources run unbundled (jest).
+declare const NATNS_VERSION: string | undefined;
+const version = typeof NATNS_VERSION === 'string' ? NATNS_VERSION : 'development';
 
-/** Each command is loaded only when it runs. */
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  list: { summary: 'list every network mapping (--json for scripts)', load: () => import('./list.js') },
-  show: { summary: 'one network in detail, with what the kernel holds', load: () => import('./show.js') },
-  release: { summary: "return a stopped network's upstream address to its pool", load: () => import('./release.js') },
-  check: { summary: 'compare the kernel with the plan; --repair converges everything', load: () => import('./check.js') },
-  exec: { summary: "run a command in a network's namespace (e.g. a transparent proxy)", load: () => import('./exec.js') },
-  forward: { summary: 'list, add or remove port forwards of a network', load: () => import('./forward.js') },
-  gc: { summary: 'release the addresses of networks libvirt no longer defines', load: () => import('./gc.js') },
-  ipam: { summary: "move this host's file leases into etcd (migrate --to etcd)", load: () => import('./ipam.js') },
-  demo: { summary: 'two same-subnet networks with real guests, end to end (--keep, --down)', load: () => import('./demo.js') },
-};
+export const EXIT_CODES = `Exit codes:
+  0  done, and (for check) nothing differs
+  1  a failure, or check found differences
+  2  bad input or usage: an unknown command, option or argument, a missing or
+     malformed value
+  natns exec returns the command's own code: 127 when the program is not found,
+  126 when it cannot be run, 128+N when a signal N ended it.`;
 
-/** Internal commands, not listed in the usage. */
-const hidden: Record<string, { load: () => Promise<Command> }> = {
-  '_upstream-host': { load: () => import('./upstream-host.js') },
-  '_http-get': { load: () => import('./http-get.js') },
-};
+/**
+ * The command line: every command, argument and option is declared here, and commander refuses
+ * anything else. Each command's module is imported only when that command runs, so `natns list`
+ * loads neither the demo's lab nor etcd.
+ */
+function program(done: (code: number) => void): Command {
+  const root = new Command('natns')
+    .description('natns gives each libvirt network its own NAT router in a network namespace, so many networks can reuse the same private subnet. libvirt\'s hooks build and remove the routers; this command shows and manages them.')
+    .version(version, '-V, --version', 'print the version of natns')
+    .usage('COMMAND [OPTIONS]')
+    .enablePositionalOptions()
+    .addHelpText('after', `\n${EXIT_CODES}\n\nRun 'natns COMMAND --help' for a command's options.`);
+  const json = () => new Option('--json', 'print JSON for scripts instead of text');
+  const run = (fn: () => Promise<number>) => async () => done(await fn());
 
-export const usage = `Usage: natns COMMAND [OPTIONS]
+  root.command('list')
+    .description('list every network mapping')
+    .summary('list every network mapping (--json for scripts)')
+    .option('--all-hosts', "every upstream lease of every host sharing the lease store (etcd), networks' and guests' alike; on the file backend, this host's leases")
+    .addOption(json())
+    .addHelpText('after', '\nColumns: bridge, namespace, private gateway, upstream address, and whether the\n' +
+      'kernel matches (up), holds nothing (down) or differs (drift). --json prints an\n' +
+      'array of {network, uuid, bridge, namespace, private, upstream, state}; with\n' +
+      '--all-hosts, of {host, owner, uuid, kind, address, bridge, pool}.')
+    .action(function (this: Command) {
+      const o = this.opts<{ allHosts?: boolean; json?: boolean }>();
+      return run(async () => (await import('./list.js')).run(o))();
+    });
 
-natns gives each libvirt network its own NAT router in a network namespace, so many
-networks can reuse the same private subnet. libvirt's hooks build and remove the routers;
-this command shows and manages them.
+  root.command('show')
+    .description("one network's mapping in detail, with what the kernel holds right now: the namespace's\n" +
+      'links, addresses, routes and nft table, and every difference from what natns planned')
+    .summary('one network in detail, with what the kernel holds')
+    .argument('<network>', 'network name or uuid')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./show.js')).run(name, o))();
+    });
 
-Commands:
-${Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)}${c.summary}`).join('\n')}
+  root.command('release')
+    .description('Forget a stopped network: its upstream address goes back to the pool and its record is deleted. A network keeps its address across stops and restarts until it is released. Given a ' + "stopped guest's name, returns that guest's public (1:1) addresses instead. What goes with the lease is listed: the record and DHCP state, and the admin forwards (only with --force).")
+    .summary("return a stopped network's upstream address to its pool")
+    .argument('<name>', 'a stopped network, or a stopped guest')
+    .option('--force', "also drop the network's admin forwards ('natns forward list'); without it a network that has some is refused")
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ force?: boolean; json?: boolean }>();
+      return run(async () => (await import('./release.js')).run(name, o))();
+    });
 
-Run 'natns COMMAND --help' for a command's options.
-`;
+  root.command('check')
+    .description('Compare what the kernel holds (namespaces, veths, addresses, routes, sysctls, nft tables, dnsmasq) with what natns planned, and list every difference; read-only. Also listed: a ' + "network whose last start failed, and a router of a network libvirt defines but does not run. " +
+      'Without NETWORK it also lists natns objects and leases that no network claims, and state files that cannot be used. Exit code 0 only when there is none.')
+    .summary('compare the kernel with the plan; --repair converges everything')
+    .usage('[NETWORK] [--repair [--dry-run]] [--json]')
+    .argument('[network]', 'check (and repair) only this network')
+    .option('--repair', 'move unusable state files aside, converge every network libvirt reports active, remove the routers of inactive ones, release the addresses of networks libvirt no longer defines, remove unclaimed natns objects; then check again. With NETWORK, only that network\'s router is converged or removed')
+    .option('--dry-run', 'with --repair: print what it would do, and do nothing')
+    .addOption(json())
+    .action(function (this: Command, network: string | undefined) {
+      const o = this.opts<{ repair?: boolean; dryRun?: boolean; json?: boolean }>();
+      return run(async () => (await import('./check.js')).run(network, o))();
+    });
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage);
-    return name === undefined ? 2 : 0;
-  }
-  const entry = commands[name] ?? hidden[name];
-  if (!entry) {
-    process.stderr.write(`natns: unknown command '${name}'\n\n${usage}`);
-    return 2;
-  }
-  try {
-    const command = await entry.load();
-    if (args.includes('--help') || args.includes('-h')) {
-      process.stdout.write(command.help);
-      return 0;
-    }
+  root.command('exec')
+    .description("Run COMMAND inside the network's namespace (its router), with your terminal. This is how an " +
+      'admin starts a transparent proxy for <natns:tproxy> there, e.g.\n  natns exec tenant-a -- squid -f /etc/squid/tenant-a.conf')
+    .summary("run a command in a network's namespace (e.g. a transparent proxy)")
+    .usage('NETWORK -- COMMAND [ARG...]')
+    .argument('<network>', 'network name or uuid')
+    .argument('<command...>', 'the program and its arguments (after --)')
+    .passThroughOptions()
+    // Passing options through keeps the '--' that separates them; it is natns's, not the program's.
+    .action((network: string, command: string[]) => run(async () => (await import('./exec.js')).run(network, command[0] === '--' ? command.slice(1) : command))());
+
+  const forward = root.command('forward')
+    .description('Publish a port of a network\'s upstream address to an address on its private side. Forwards added here are kept and restored whenever the network starts; guests declare their own in their domain metadata (<natns:forward>). A port can be published only once per network.')
+    .summary('list, add or remove port forwards of a network');
+  forward.command('list')
+    .description('every forward, of every network or of NETWORK')
+    .argument('[network]', 'only this network')
+    .addOption(json())
+    .action(function (this: Command, network: string | undefined) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./forward.js')).list(network, o))();
+    });
+  forward.command('add')
+    .description("publish PORT of the network's upstream address to IP:PORT on its private side")
+    .argument('<network>', 'network name or uuid')
+    .requiredOption('--proto <proto>', 'tcp or udp')
+    .requiredOption('--port <port>', 'the port on the upstream address')
+    .requiredOption('--to <ip:port>', 'where it goes on the private side, like 10.0.0.100:80')
+    .addOption(json())
+    .action(function (this: Command, network: string) {
+      const o = this.opts<{ proto: string; port: string; to: string; json?: boolean }>();
+      return run(async () => (await import('./forward.js')).add(network, o))();
+    });
+  forward.command('remove')
+    .description('withdraw an admin forward')
+    .argument('<network>', 'network name or uuid')
+    .requiredOption('--proto <proto>', 'tcp or udp')
+    .requiredOption('--port <port>', 'the port on the upstream address')
+    .addOption(json())
+    .action(function (this: Command, network: string) {
+      const o = this.opts<{ proto: string; port: string; json?: boolean }>();
+      return run(async () => (await import('./forward.js')).remove(network, o))();
+    });
+
+  root.command('gc')
+    .description('Return the upstream addresses of networks that libvirt no longer defines, and the public (1:1) addresses of guests it no longer defines, to their pools. libvirt runs no hook on undefine, so a lease stays reserved until this runs (by hand, or at boot through natns check --repair). A network whose router still exists is kept. Every failure is reported; the rest carries on.')
+    .summary('release the addresses of networks libvirt no longer defines')
+    .option('--dry-run', 'print what it would release, and release nothing')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ dryRun?: boolean; json?: boolean }>();
+      return run(async () => (await import('./gc.js')).run(o))();
+    });
+
+  const ipam = root.command('ipam')
+    .description('the upstream lease store')
+    .summary("move this host's file leases into etcd (migrate --to etcd)");
+  ipam.command('migrate')
+    .description("Move this host's upstream leases from files (/var/lib/natns/leases) into the etcd cluster\n" +
+      'that the natns config names: each becomes an etcd lease naming this host, and the address a network or guest holds stays the same. Refused, with nothing moved, when another host already holds one of the addresses in etcd.')
+    .addOption(new Option('--to <backend>', 'where the leases go').choices(['etcd']).makeOptionMandatory())
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ to: 'etcd'; json?: boolean }>();
+      return run(async () => (await import('./ipam.js')).migrate(o))();
+    });
+
+  root.command('demo')
+    .description('Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge with an upstream host in its own namespace, two libvirt networks that both use 10.0.0.0/24, and a QEMU guest on each publishing port 80; prints the mappings and what each side reached, then removes all of it. Every object is named natnsdemo-*.')
+    .summary('two same-subnet networks with real guests, end to end (--keep, --down)')
+    .addOption(new Option('--keep', 'leave the demo running').conflicts('down'))
+    .option('--down', 'remove a kept demo')
+    .action(function (this: Command) {
+      const o = this.opts<{ keep?: boolean; down?: boolean }>();
+      return run(async () => (await import('./demo.js')).run(o))();
+    });
+
+  // Internal: the demo's helpers, run inside its namespaces.
+  root.command('_upstream-host', { hidden: true })
+    .argument('<port>').argument('<logfile>')
+    .action((port: string, logFile: string) => run(async () => (await import('./upstream-host.js')).run(port, logFile))());
+  root.command('_http-get', { hidden: true })
+    .argument('<url>')
+    .action((url: string) => run(async () => (await import('./http-get.js')).run(url))());
+
+  root.hook('preAction', (_root, action) => {
     // The state is root's alone and the routers live in namespaces only root enters: as anyone
     // else every command would see nothing, or report drift that is not there.
     if ((process.getuid?.() ?? 0) !== 0) {
-      process.stderr.write(`natns: 'natns ${name}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root\n`);
-      return 2;
+      throw new NatnsError(`'natns ${commandPath(action).split(' ')[0]}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root`, { exitCode: 2 });
     }
-    return reportSkipped(await command.run(args));
+  });
+  for (const c of commands(root)) {
+    c.exitOverride();
+    // One line on stderr naming the command and where its usage is; commander's own wording.
+    c.configureOutput({
+      outputError: (text, write) => {
+        const what = text.replace(/^error: /, '').replace(/\.(\n|$)/, '$1').replace(/\n\(Did you mean (.*)\)/, ' (did you mean $1)').trim();
+        const name = ['natns', commandPath(c)].filter(Boolean).join(' ');
+        write(`${name}: ${what}; see '${name} --help'\n`);
+      },
+    });
+  }
+  return root;
+}
+
+function commands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(commands)];
+}
+
+function commandPath(c: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = c; at && at.parent; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  try {
+    await program((c) => { code = c; }).parseAsync(argv, { from: 'user' });
+    return reportSkipped(code);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version asked for are a success; help shown because a command was missing is not.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
     process.stderr.write(`natns: ${errorText(err)}\n`);
     return reportSkipped(err instanceof NatnsError ? err.exitCode : 1);
   }

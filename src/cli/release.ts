@@ -1,25 +1,27 @@
 import { makeContext } from '../core/context.js';
 import { releaseGuest } from '../core/guest.js';
 import { releaseNetwork } from '../core/network.js';
-import { InputError } from '../domain/errors.js';
 
-export const help = `Usage: natns release NETWORK|GUEST
-
-Forget a stopped network: its upstream address goes back to the pool and its record is
-deleted. A network keeps its address across stops and restarts until it is released. Given a
-stopped guest's name, returns that guest's public (1:1) addresses instead.
-`;
-
-export async function run(args: string[]): Promise<number> {
-  const name = args.find((a) => !a.startsWith('-'));
-  if (!name) throw new InputError('natns release needs a NETWORK name (see natns list)');
+export async function run(name: string, options: { force?: boolean; json?: boolean }): Promise<number> {
   const ctx = makeContext();
   const record = ctx.records.findByName(name);
+  const released: { address: string; bridge: string; kind: 'network' | 'guest'; owner: string; droppedForwards?: string[] }[] = [];
   if (!record) {
-    for (const l of await releaseGuest(ctx, name)) process.stdout.write(`released ${l.address} on ${l.bridge} from guest ${l.owner.name}\n`);
+    for (const l of await releaseGuest(ctx, name)) released.push({ address: l.address, bridge: l.bridge, kind: 'guest', owner: l.owner.name });
+  } else {
+    const { adminForwards } = await releaseNetwork(record, ctx, { dropAdminForwards: options.force === true });
+    released.push({
+      address: record.lease.address, bridge: record.lease.bridge, kind: 'network', owner: record.name,
+      droppedForwards: adminForwards.map((f) => `${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}`),
+    });
+  }
+  if (options.json) {
+    process.stdout.write(JSON.stringify({ released }, null, 2) + '\n');
     return 0;
   }
-  await releaseNetwork(record, ctx);
-  process.stdout.write(`released ${record.lease.address} on ${record.lease.bridge} from network ${record.name}\n`);
+  for (const r of released) {
+    process.stdout.write(`released ${r.address} on ${r.bridge} from ${r.kind} ${r.owner}\n`);
+    for (const f of r.droppedForwards ?? []) process.stdout.write(`dropped admin forward ${f}\n`);
+  }
   return 0;
 }

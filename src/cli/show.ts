@@ -52,21 +52,15 @@ function leaseText(l: Awaited<ReturnType<typeof leaseHolder>>, record: NetworkRe
   return `held by host ${l.host} in ${store}`;
 }
 
-export const help = `Usage: natns show NETWORK [--json]
-
-One network's mapping in detail, with what the kernel holds right now: the namespace's links,
-addresses, routes and nft table, and every difference from what natns planned.
-`;
-
-export async function run(args: string[]): Promise<number> {
+export async function run(name: string, options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
-  const record = findNetwork(ctx, args.find((a) => !a.startsWith('-')), 'show');
+  const record = findNetwork(ctx, name, 'show');
   const { netns } = ctx.network(record);
   const m = mapping(record, ctx);
   const found = await inspect(record, ctx);
   const lease = await leaseHolder(record, ctx);
   const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
-  if (args.includes('--json')) {
+  if (options.json) {
     process.stdout.write(JSON.stringify({
       ...m, phase: record.phase, lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
     }, null, 2) + '\n');

@@ -220,7 +220,20 @@ export function loadConfig(path: string): HostConfig {
       config.pools.set(pool, value);
     }
   }
+  refuseOverlaps(config.pools, source);
   return config;
+}
+
+/** Two pools handing out the same address on one bridge would lease it twice. */
+function refuseOverlaps(pools: Map<string, PoolConfig>, source: Map<string, string>): void {
+  const list = [...pools.values()];
+  for (const [i, a] of list.entries()) {
+    for (const b of list.slice(i + 1)) {
+      if (a.bridge !== b.bridge || compareAddresses(a.first, b.last) > 0 || compareAddresses(b.first, a.last) > 0) continue;
+      const where = (p: PoolConfig) => `pool "${printable(p.name)}" (${p.first}-${p.last}, in ${source.get(p.name)})`;
+      throw new InputError(`${where(a)} and ${where(b)} overlap on bridge ${a.bridge}; give each pool a range of its own`);
+    }
+  }
 }
 
 function readIfExists(path: string): string | undefined {

@@ -10,5 +10,6 @@ export function findNetwork(ctx: Context, name: string | undefined, command: str
   const record = records.find((r) => r.name === name || r.uuid === name);
   if (record) return record;
   const known = records.map((r) => r.name);
-  throw new InputError(`natns knows no network '${printable(name)}' (${known.length ? `known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : 'it manages none yet'}; see natns list)`);
+  // The CLI prefixes every error with 'natns: '; the message itself does not repeat it.
+  throw new InputError(`no network named '${printable(name)}' (${known.length ? `known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : 'it manages none yet'}; see natns list)`);
 }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { InputError, NatnsError, withContext } from '../domain/errors.js';
-import type { GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
+import type { AdminForward, GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
 import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { hostAddressesOn } from '../kernel/host.js';
@@ -222,17 +222,29 @@ export async function stopNetwork(net: { name: string; uuid: string }, ctx: Cont
 }
 
 /** Forget a network: its lease returns to the pool. Refused while its router is up. */
-export async function releaseNetwork(record: NetworkRecord, ctx: Context): Promise<void> {
+/**
+ * Forget a stopped network: its lease, record and admin forwards go together. An admin's
+ * forwards are the one part nothing else rebuilds, so they are dropped only when the caller says
+ * so (natns release --force; gc, for networks libvirt no longer defines). Returns what went.
+ */
+export async function releaseNetwork(record: NetworkRecord, ctx: Context, options: { dropAdminForwards: boolean }): Promise<{ adminForwards: AdminForward[] }> {
   const handle = ctx.network(record);
-  await handle.withLock(async () => {
+  return handle.withLock(async () => {
     if (handle.netns.exists()) {
       throw new InputError(`network '${record.name}' is running (namespace ${handle.names.namespace} exists); stop it first with 'virsh net-destroy ${record.name}'`);
+    }
+    const adminForwards = ctx.adminForwards.readOrSkip(record.uuid) ?? [];
+    if (adminForwards.length > 0 && !options.dropAdminForwards) {
+      const list = adminForwards.map((f) => `${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}`).join(', ');
+      throw new InputError(`network '${record.name}' has ${adminForwards.length} admin forward${adminForwards.length === 1 ? '' : 's'} that would be lost with its lease (${list}); ` +
+        `release it with --force to drop them, or remove them first with 'natns forward remove'`);
     }
     await ctx.ipam.release(record.lease, record.uuid);
     removeNftFile(handle.nftFile);
     rmSync(handle.dhcpDir, { recursive: true, force: true });
     ctx.adminForwards.remove(record.uuid);
     ctx.records.remove(record.uuid);
+    return { adminForwards };
   });
 }
 

@@ -162,7 +162,8 @@ async function orphans(ctx: Context): Promise<Orphan[]> {
  * network's router is converged or removed. Repair never makes a network worse: what it cannot
  * fix is reported and left as it was (see repairNetwork).
  */
-export async function repair(ctx: Context, only?: string): Promise<{ actions: string[]; errors: string[] }> {
+export async function repair(ctx: Context, only?: string, options: { dryRun?: boolean } = {}): Promise<{ actions: string[]; errors: string[] }> {
+  const dryRun = options.dryRun === true;
   const actions: string[] = [];
   const errors: string[] = [];
   const attempt = async (what: string | undefined, fn: () => Promise<string | undefined>) => {
@@ -188,7 +189,8 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
   }
   const { active } = networks;
   const defined = { networks: new Set([...networks.active, ...networks.inactive]), guests };
-  if (only === undefined) {
+  // A dry run leaves unusable state files where they are: check lists them.
+  if (only === undefined && !dryRun) {
     // Unusable state files go aside first, rebuilt from libvirt and the rest of the state.
     const salvaged = await salvage(ctx, { active, spec: (uuid) => defined.networks.has(uuid) ? libvirtSpec(uuid, ['--inactive']) : Promise.resolve(undefined) });
     actions.push(...salvaged.actions);
@@ -203,6 +205,7 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
       const node = child(parseXml(xml, `network ${uuid}`), 'network');
       const spec = node ? readNetwork(node).spec : undefined;
       if (!spec || !wanted(spec)) return undefined;
+      if (dryRun) return wouldConverge(spec.name, known, ctx);
       const result = await repairNetwork(spec, ctx, seen.get(uuid));
       const n = result.changes.differences.length;
       const done = [...(n ? [`${n} difference${n === 1 ? '' : 's'} repaired`] : []), ...(result.dnsmasq === 'started' ? ['dnsmasq started'] : [])];
@@ -214,6 +217,7 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
     await attempt(`network '${record.name}'`, async () => {
       const { names } = ctx.network(record);
       const left = namespaceExists(names.namespace) || Object.values(names.hostDevices).some(linkExists);
+      if (dryRun) return left ? `would remove the router of inactive network ${record.name}` : undefined;
       if (left || record.phase === 'running') {
         await stopNetwork(record, ctx, { seen: seen.get(record.uuid) });
         if (left) actions.push(`removed the router of inactive network ${record.name}`);
@@ -222,16 +226,26 @@ export async function repair(ctx: Context, only?: string): Promise<{ actions: st
     });
   }
   if (only !== undefined) return { actions, errors };
-  const released = await releaseUndefined(ctx, defined);
+  const released = await releaseUndefined(ctx, defined, { dryRun });
   actions.push(...released.actions);
   errors.push(...released.errors);
   for (const o of await orphans(ctx)) {
     await attempt(o.what, async () => {
+      if (dryRun) return `would remove: ${o.what}`;
       await o.remove();
       return `removed: ${o.what}`;
     });
   }
   return { actions, errors };
+}
+
+/** What repair would do to an active network, from the same comparison `natns show` makes. */
+async function wouldConverge(name: string, record: NetworkRecord | undefined, ctx: Context): Promise<string | undefined> {
+  if (!record) return `would build the router of network ${name} (natns holds no record of it)`;
+  const found = await inspect(record, ctx);
+  if (!found.changes) return `would build the router of network ${name} (its bridges are not both present)`;
+  const n = found.changes.conflicts.length + found.changes.differences.length;
+  return n ? `would converge network ${name} (${n} difference${n === 1 ? '' : 's'})` : undefined;
 }
 
 async function libvirtSpec(uuid: string, flags: string[] = []) {
@@ -250,21 +264,34 @@ async function libvirtUuids(args: string[]): Promise<Set<string>> {
  * no longer knows (a network whose router still exists is left for repair to stop first). Each
  * failure is reported and the rest carries on.
  */
-export async function releaseUndefined(ctx: Context, defined?: { networks: Set<string>; guests: Set<string> }): Promise<{ actions: string[]; errors: string[] }> {
+export async function releaseUndefined(
+  ctx: Context,
+  defined?: { networks: Set<string>; guests: Set<string> },
+  options: { dryRun?: boolean } = {},
+): Promise<{ actions: string[]; errors: string[] }> {
   const actions: string[] = [];
   const errors: string[] = [];
   const networks = defined?.networks ?? await libvirtUuids(['net-list', '--uuid', '--all']);
   const guests = defined?.guests ?? await libvirtUuids(['list', '--uuid', '--all']);
   for (const record of ctx.records.list()) {
     if (networks.has(record.uuid) || ctx.network(record).netns.exists()) continue;
+    if (options.dryRun) {
+      actions.push(`would release ${record.lease.address} of undefined network ${record.name}`);
+      continue;
+    }
     try {
-      await releaseNetwork(record, ctx);
+      // libvirt forgot the network: nothing could ever use its forwards again.
+      await releaseNetwork(record, ctx, { dropAdminForwards: true });
       actions.push(`released ${record.lease.address} of undefined network ${record.name}`);
     } catch (err) {
       errors.push(`${record.name}: ${errorText(err)}`);
     }
   }
   for (const lease of (await ctx.ipam.leases()).filter((l) => l.owner.kind === 'guest' && !guests.has(l.owner.uuid))) {
+    if (options.dryRun) {
+      actions.push(`would release public address ${lease.address} of undefined guest ${lease.owner.name}`);
+      continue;
+    }
     try {
       await ctx.ipam.release(lease, lease.owner.uuid);
       ctx.guests.remove(lease.owner.uuid);

@@ -1,6 +1,8 @@
 import { makeContext } from '../core/context.js';
 import { dropBridgeAfterFailedStart, prepareNetwork, startNetwork, stopNetwork } from '../core/network.js';
-import { errorText, NatnsError } from '../domain/errors.js';
+import { errorText, InputError, NatnsError } from '../domain/errors.js';
+import { printable } from '../domain/text.js';
+import { NETWORK_NS_URI } from '../libvirt/network-xml.js';
 import type { NetworkSpec } from '../domain/model.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { log } from '../sys/log.js';
@@ -17,6 +19,11 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
   try {
     const call = readNetworkHookCall(argv, stdin);
     const net = call.network.spec;
+    // A typo in the namespace would give a plain bridge and no word: refuse it before it starts.
+    if (net === undefined && call.network.lookalike && op === 'start' && sub === 'begin') {
+      throw new InputError(`network '${printable(call.network.name)}': ${printable(call.network.lookalike)} looks like natns metadata, but natns reads only <natns:nat xmlns:natns="${NETWORK_NS_URI}">; ` +
+        'fix the namespace (or remove the element) and start the network again');
+    }
     if (net === undefined) return 0;
     const ctx = makeContext();
     const event = `${op} ${sub}`;

@@ -244,7 +244,7 @@ export class Lab {
       await attempt(`network ${n.name}`, async () => {
         await netRemove(n.name);
         const record = ctx.records.findByName(n.name);
-        if (record) await releaseNetwork(record, ctx);
+        if (record) await releaseNetwork(record, ctx, { dropAdminForwards: true });
       });
     }
     await attempt('upstream host', async () => {

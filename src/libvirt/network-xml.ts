@@ -5,7 +5,7 @@ import { printable } from '../domain/text.js';
 import {
   checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
 } from '../domain/validate.js';
-import { attr, child, children, namespacedChild, prefixedChildren, text, type XmlNode } from './xml.js';
+import { attr, child, children, namespacedChild, natnsLookalike, prefixedChildren, text, type XmlNode } from './xml.js';
 
 export const NETWORK_NS_URI = 'urn:natns:network:1';
 
@@ -16,6 +16,8 @@ export interface LibvirtNetwork {
   bridge: string;
   /** undefined for networks without natns metadata, which natns leaves alone. */
   spec: NetworkSpec | undefined;
+  /** Without spec: a metadata element that looks meant for natns but is not one it reads. */
+  lookalike?: string;
 }
 
 /** Read a `<network>` element (from hook stdin or `virsh net-dumpxml`). */
@@ -24,7 +26,8 @@ export function readNetwork(network: XmlNode): LibvirtNetwork {
   const meta = namespacedChild(child(network, 'metadata'), NETWORK_NS_URI, 'nat');
   if (meta === undefined) {
     // Not natns's: its name may be anything libvirt accepts, and natns has no say about it.
-    return { name: rawName, uuid: text(child(network, 'uuid')) ?? '', bridge: attr(child(network, 'bridge'), 'name') ?? '', spec: undefined };
+    const lookalike = natnsLookalike(child(network, 'metadata'), NETWORK_NS_URI);
+    return { name: rawName, uuid: text(child(network, 'uuid')) ?? '', bridge: attr(child(network, 'bridge'), 'name') ?? '', spec: undefined, ...(lookalike ? { lookalike } : {}) };
   }
   const name = validateNetworkName(rawName);
   try {

@@ -82,6 +82,27 @@ export function namespacedChild(
   return undefined;
 }
 
+/**
+ * The first child element that looks meant for natns but is not in `uri` (a typo in the
+ * namespace, another version): its prefix is natns, or its namespace mentions natns. As text,
+ * for the refusal that names it.
+ */
+export function natnsLookalike(parent: XmlNode | undefined, uri: string): string | undefined {
+  if (parent === undefined) return undefined;
+  for (const [key, value] of Object.entries(parent)) {
+    if (key.startsWith('@') || key === '#text' || !Array.isArray(value)) continue;
+    const colon = key.indexOf(':');
+    const prefix = colon === -1 ? '' : key.slice(0, colon);
+    const xmlns = prefix === '' ? 'xmlns' : `xmlns:${prefix}`;
+    for (const node of value as XmlNode[]) {
+      const declared = attr(node, xmlns);
+      if (declared === uri) continue;
+      if (prefix.toLowerCase() === 'natns' || /natns/i.test(declared ?? '')) return `<${key} ${xmlns}="${declared ?? ''}">`;
+    }
+  }
+  return undefined;
+}
+
 /** Child elements named `local` in the same prefix as their namespaced parent. */
 export function prefixedChildren(node: XmlNode, prefix: string, local: string): XmlNode[] {
   return children(node, prefix === '' ? local : `${prefix}:${local}`);

@@ -95,7 +95,7 @@ test('as anyone but root every command says it needs root, instead of reporting 
   const help = await asNobody(['--help']);
   expect({ code: help.exitCode, usage: help.stdout.split('\n')[0] }).toEqual({ code: 0, usage: 'Usage: natns COMMAND [OPTIONS]' });
   const checkHelp = await asNobody(['check', '--help']);
-  expect({ code: checkHelp.exitCode, usage: checkHelp.stdout.split('\n')[0] }).toEqual({ code: 0, usage: 'Usage: natns check [NETWORK] [--repair]' });
+  expect({ code: checkHelp.exitCode, usage: checkHelp.stdout.split('\n')[0] }).toEqual({ code: 0, usage: 'Usage: natns check [NETWORK] [--repair [--dry-run]] [--json]' });
   // And as root the same check is clean: nothing was wrong but the caller.
   expect((await sb.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
 });

@@ -121,6 +121,16 @@ describe('config drop-ins', () => {
     expect(() => loadConfig(join(dir, 'config.json'))).toThrow(/etcd.json: "ipam" may be set only in .*config.json; files in config.d add pools/);
   });
 
+  test('pools whose ranges overlap on one bridge are refused, naming both and their files; disjoint ranges or other bridges are fine', () => {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ pools: { default: pool, side: { ...pool, first: '198.51.100.200', last: '198.51.100.209' } } }));
+    writeFileSync(join(dir, 'config.d', 'other.json'), JSON.stringify({ pools: { elsewhere: { ...pool, bridge: 'br1' } } }));
+    expect([...loadConfig(join(dir, 'config.json')).pools.keys()]).toEqual(['default', 'side', 'elsewhere']);
+    writeFileSync(join(dir, 'config.d', 'more.json'), JSON.stringify({ pools: { more: { ...pool, first: '198.51.100.199', last: '198.51.100.201' } } }));
+    expect(() => loadConfig(join(dir, 'config.json'))).toThrow(
+      `pool "default" (198.51.100.100-198.51.100.199, in ${join(dir, 'config.json')}) and pool "more" (198.51.100.199-198.51.100.201, in ${join(dir, 'config.d', 'more.json')}) overlap on bridge br0; give each pool a range of its own`,
+    );
+  });
+
   test('no main file: drop-ins alone', () => {
     writeFileSync(join(dir, 'config.d', 'only.json'), JSON.stringify({ pools: { only: pool } }));
     expect([...loadConfig(join(dir, 'config.json')).pools.keys()]).toEqual(['only']);
