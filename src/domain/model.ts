@@ -21,6 +21,16 @@ export type UpstreamSpec =
 
 export type FixedUpstream = Extract<UpstreamSpec, { kind: 'fixed' }>;
 
+/**
+ * How a network's IPv6 traffic leaves. nat66: SNAT to the network's own upstream IPv6 address,
+ * as for IPv4. nptv6: the private /64 is rewritten 1:1 to a /64 leased to the network, so every
+ * guest keeps a public identity of its own in both directions.
+ */
+export type Nat6Mode = 'nat66' | 'nptv6';
+
+/** The IPv6 upstream element: a pool or fixed, as for IPv4, and the translation mode. */
+export type UpstreamSpec6 = UpstreamSpec & { mode: Nat6Mode };
+
 /** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
 export interface TproxySpec {
   proto: Proto;
@@ -55,6 +65,10 @@ export interface NetworkSpec {
   /** The private gateway the router holds, with the subnet's prefix. */
   private: Cidr;
   upstream: UpstreamSpec;
+  /** The IPv6 private gateway and its /64; absent: the network has no IPv6. */
+  private6?: Cidr;
+  /** Where its IPv6 upstream identity comes from; present exactly when `private6` is. */
+  upstream6?: UpstreamSpec6;
   /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
   dhcp?: DhcpRange;
   tproxy?: TproxySpec;
@@ -73,12 +87,22 @@ export interface Upstream {
   pool?: string;
 }
 
+/**
+ * The IPv6 upstream side. nat66: `address` is the router's upstream address on a link of
+ * `prefix`. nptv6: `address`/`prefix` is the routed prefix the private /64 is translated to.
+ */
+export interface Upstream6 extends Upstream {
+  mode: Nat6Mode;
+}
+
 /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
 export type Phase = 'starting' | 'running' | 'stopped' | 'failed';
 
 /** What natns keeps per network: the spec as validated, the lease it holds, and its phase. */
 export interface NetworkRecord extends NetworkSpec {
   lease: Upstream;
+  /** The IPv6 upstream side, for a network with `private6`. */
+  lease6?: Upstream6;
   phase: Phase;
   updated: string;
 }
