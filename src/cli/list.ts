@@ -1,15 +1,20 @@
 import { makeContext, type Context } from '../core/context.js';
 import { quickState } from '../core/status.js';
-import { cidrText } from '../domain/address.js';
+import { cidrText, linkLocalFromMac } from '../domain/address.js';
 import type { NetworkRecord } from '../domain/model.js';
+import { routerMac } from '../domain/names.js';
 import { table } from './output.js';
 
 export const help = `Usage: natns list [--json]
 
 List every network natns has set up: its bridge, namespace, private gateway, upstream
 address and whether the kernel matches (up), holds nothing (down) or differs (drift).
+Dual-stack networks also show their IPv6 private gateway and upstream side.
 
-  --json   a JSON array of {network, uuid, bridge, namespace, private, upstream, state}
+  --json   a JSON array of {network, uuid, bridge, namespace, private, upstream, state}, with
+           private6 and upstream6 {address, prefix, bridge, gateway, pool, mode} for
+           dual-stack networks (an NPTv6 one's upstream6 also names the nextHop the
+           upstream router must route its prefix to)
 `;
 
 export function mapping(record: NetworkRecord, ctx: Context) {
@@ -27,7 +32,20 @@ export function mapping(record: NetworkRecord, ctx: Context) {
       gateway: lease.gateway,
       ...(lease.pool ? { pool: lease.pool } : {}),
     },
+    ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state: quickState(record, ctx),
+  };
+}
+
+function ipv6Mapping(record: NetworkRecord) {
+  const l = record.lease6!;
+  return {
+    private6: cidrText(record.private6!),
+    upstream6: {
+      address: l.address, prefix: l.prefix, bridge: l.bridge, gateway: l.gateway, ...(l.pool ? { pool: l.pool } : {}), mode: l.mode,
+      // The leased prefix is routed to the router's wan link-local address (stable: from its MAC).
+      ...(l.mode === 'nptv6' ? { nextHop: linkLocalFromMac(routerMac(record.uuid, 'wan')) } : {}),
+    },
   };
 }
 
@@ -39,11 +57,21 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
+  // The IPv6 columns appear only where some network has IPv6, so IPv4-only hosts see what they saw.
+  const v6 = rows.some((m) => m.upstream6);
   process.stdout.write(
     table(
-      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'UPSTREAM-BRIDGE', 'STATE'],
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.upstream.bridge, m.state]),
+      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
+      rows.map((m) => [
+        m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`,
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), m.upstream.bridge, m.state,
+      ]),
     ),
   );
   return 0;
+}
+
+/** `2001:db8:100::100/64`, or for NPTv6 the prefix and its mode: `2001:db8:200:1::/64 nptv6`. */
+export function upstream6Text(u: { address: string; prefix: number; mode: string }): string {
+  return `${u.address}/${u.prefix}${u.mode === 'nptv6' ? ' nptv6' : ''}`;
 }

@@ -9,7 +9,7 @@ import { NFT_TABLE } from '../domain/names.js';
 import type { Netns } from '../kernel/netns.js';
 import { parseLeases } from '../plan/dnsmasq.js';
 import { patchFor } from '../plan/patches/index.js';
-import { mapping } from './list.js';
+import { mapping, upstream6Text } from './list.js';
 
 async function proxyListening(ns: Netns, proto: Proto, port: number): Promise<boolean> {
   const r = await ns.run(['ss', '-H', proto === 'tcp' ? '-ltn' : '-lun', 'sport', '=', `:${port}`]);
@@ -59,6 +59,14 @@ export async function run(args: string[]): Promise<number> {
     `Private gateway: ${m.private}`,
     `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
   ];
+  if (m.private6 && m.upstream6) {
+    const u = m.upstream6;
+    out.push(
+      `Private IPv6:    ${m.private6}`,
+      `Upstream IPv6:   ${upstream6Text(u)} via ${u.gateway} on ${u.bridge}${u.pool ? ` (pool ${u.pool})` : ''}`,
+      ...(u.nextHop ? [`                 the upstream router must route ${u.address}/${u.prefix} via ${u.nextHop} on ${u.bridge}`] : []),
+    );
+  }
   const d = found.desired;
   if (d) out.push(patchFor(d.lan.kind).describe(d.lan, d.wan));
   out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
@@ -81,6 +89,10 @@ export async function run(args: string[]): Promise<number> {
       ['Addresses', ['ip', '-br', 'addr', 'show']],
       ['Routes', ['ip', 'route', 'show']],
       ['nft', ['nft', 'list', 'table', 'ip', NFT_TABLE]],
+      ...(record.lease6 ? [
+        ['IPv6 routes', ['ip', '-6', 'route', 'show']],
+        ['nft (IPv6)', ['nft', 'list', 'table', 'ip6', NFT_TABLE]],
+      ] as const : []),
     ] as const) {
       const r = await netns.run([...argv]);
       out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));

@@ -28,7 +28,7 @@ export function quickState(record: NetworkRecord, ctx: Context): MappingState {
 /** The router a running record should have; undefined when its bridges are gone (network down). */
 export async function desiredFromRecord(record: NetworkRecord, ctx: Context): Promise<DesiredRouter | undefined> {
   if (linkMtu(record.bridge) === undefined || linkMtu(record.lease.bridge) === undefined) return undefined;
-  return planFor(record, record.lease, ctx);
+  return planFor(record, record, ctx);
 }
 
 export interface Inspection {

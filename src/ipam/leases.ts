@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAddress } from '../domain/address.js';
+import { familyOf, isAddress, type Family } from '../domain/address.js';
 import type { Lease, LeaseOwner } from '../domain/model.js';
 import { readJsonIfExists, writeFileAtomic } from '../sys/files.js';
 
@@ -48,19 +48,20 @@ export class FileLeaseStore {
     return current.uuid === owner.uuid ? undefined : current;
   }
 
-  private ownerFile(bridge: string, uuid: string): string {
-    return join(this.dir, bridge, '.owners', uuid);
+  /** One index entry per family: a dual-stack network (or guest) holds one address of each on a bridge. */
+  private ownerFile(bridge: string, uuid: string, family: Family): string {
+    return join(this.dir, bridge, '.owners', family === 'ipv6' ? `${uuid}.ipv6` : uuid);
   }
 
   private index(bridge: string, uuid: string, address: string): void {
     mkdirSync(join(this.dir, bridge, '.owners'), { recursive: true, mode: 0o755 });
-    writeFileAtomic(this.ownerFile(bridge, uuid), `${address}\n`);
+    writeFileAtomic(this.ownerFile(bridge, uuid, familyOf(address)), `${address}\n`);
   }
 
   release(bridge: string, address: string, uuid: string): void {
     if (this.holder(bridge, address)?.uuid !== uuid) return;
     rmSync(this.file(bridge, address), { force: true });
-    rmSync(this.ownerFile(bridge, uuid), { force: true });
+    rmSync(this.ownerFile(bridge, uuid, familyOf(address)), { force: true });
     for (const dir of [join(this.dir, bridge, '.owners'), join(this.dir, bridge)]) {
       try {
         rmdirSync(dir);
@@ -79,16 +80,17 @@ export class FileLeaseStore {
     }
   }
 
-  /** The lease `uuid` holds on `bridge`, from the owner index (checked against the lease itself). */
+  /** The leases `uuid` holds on `bridge` (one per family), from the owner index (checked against the leases themselves). */
   leasesOf(bridge: string, uuid: string): string[] {
-    let text: string;
-    try {
-      text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
-    } catch {
-      return [];
-    }
-    if (!isAddress(text)) return [];
-    return this.holder(bridge, text)?.uuid === uuid ? [text] : [];
+    return (['ipv4', 'ipv6'] as const).flatMap((family) => {
+      let text: string;
+      try {
+        text = readFileSync(this.ownerFile(bridge, uuid, family), 'utf8').trim();
+      } catch {
+        return [];
+      }
+      return isAddress(text) && this.holder(bridge, text)?.uuid === uuid ? [text] : [];
+    });
   }
 
   all(): Lease[] {

@@ -36,9 +36,10 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
     if (observed.namespace) c.differences.push(`${path} is ${have ?? 'unreadable'}, want ${value}`);
     c.hostSettings[path] = value;
   }
-  if (observed.nft !== desired.nft) {
+  for (const [family, want, have] of [['ip', desired.nft, observed.nft], ['ip6', desired.nft6, observed.nft6]] as const) {
+    if (have === want) continue;
     if (observed.namespace) {
-      c.differences.push(observed.nft === undefined ? 'nft table ip natns is missing' : 'nft table ip natns differs from the plan');
+      c.differences.push(`nft table ${family} natns ${have === undefined ? 'is missing' : want === undefined ? 'is not in the plan' : 'differs from the plan'}`);
     }
     c.nft = true;
   }
@@ -52,6 +53,7 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
     c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    c.ns.push(...(link.addresses6 ?? []).map((a) => addAddress6(a, link.peer)));
     return true;
   }
   diffPeer(link, peer, c);
@@ -82,12 +84,29 @@ function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
     c.differences.push(`${link.peer} lacks ${link.address}`);
     c.ns.push(`addr add ${link.address} dev ${link.peer}`);
   }
+  // An IPv4-only router's IPv6 addresses are not looked at, as before dual stack.
+  if (link.addresses6 === undefined) return;
+  const have6 = (peer.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`);
+  for (const extra of have6.filter((a) => !link.addresses6!.includes(a))) {
+    c.differences.push(`${link.peer} holds ${extra}, which the plan does not`);
+    c.ns.push(`addr del ${extra} dev ${link.peer}`);
+  }
+  for (const want of link.addresses6.filter((a) => !have6.includes(a))) {
+    c.differences.push(`${link.peer} lacks ${want}`);
+    c.ns.push(addAddress6(want, link.peer));
+  }
+}
+
+/** The router is the only holder of its addresses on both segments: no DAD to wait for. */
+function addAddress6(cidr: string, dev: string): string {
+  return `addr add ${cidr} dev ${dev} nodad`;
 }
 
 function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated: Set<string>, c: RouterChanges): void {
   // Kernel-made subnet routes follow the addresses; only routes natns adds are compared.
   const present = observed.routes.filter((r) => r.protocol !== 'kernel' && !(r.dev && recreated.has(r.dev)));
   const key = (r: { dst: string; via?: string; gateway?: string; dev?: string }) => `${r.dst} via ${r.via ?? r.gateway ?? '-'} dev ${r.dev ?? '-'}`;
+  // The family of a 'default' route follows its gateway, in the batch lines as in the keys.
   const wanted = new Set(desired.routes.map(key));
   for (const r of present) {
     if (!wanted.has(key(r))) {
@@ -99,7 +118,7 @@ function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated:
   for (const r of desired.routes) {
     if (!have.has(key(r))) {
       if (observed.namespace && !recreated.has(r.dev)) c.differences.push(`route ${key(r)} is missing`);
-      c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}`);
+      c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? ' onlink' : ''}`);
     }
   }
 }

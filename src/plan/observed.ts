@@ -59,6 +59,8 @@ export interface ObservedRouter {
   /** The host settings the plan names, by path; UNSUPPORTED where the kernel has no such file. */
   hostSettings: Record<string, string>;
   nft: string | undefined;
+  /** The `ip6 natns` table, looked at for dual-stack routers only. */
+  nft6?: string;
 }
 
 /** A host setting whose file the kernel does not have (IPv6 turned off at boot): nothing to do. */

@@ -1,8 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from '../../src/config/config.js';
+import { FileIpam } from '../../src/ipam/ipam.js';
+import { FileLeaseStore } from '../../src/ipam/leases.js';
 import { linkLocalFromMac } from '../../src/domain/address.js';
 import { InputError } from '../../src/domain/errors.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
+import { routerMac } from '../../src/domain/names.js';
+import { diffRouter } from '../../src/plan/diff.js';
+import { NOTHING, type ObservedRouter } from '../../src/plan/observed.js';
+import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
 import { networkXml, type NetXmlOptions } from '../helpers/xml.js';
 
 const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
@@ -111,4 +120,159 @@ describe('IPv6 pools', () => {
 test("a router's link-local address is the modified EUI-64 of its MAC", () => {
   expect(linkLocalFromMac('02:ab:cd:ef:01:23')).toBe('fe80::ab:cdff:feef:123');
   expect(linkLocalFromMac('52:54:00:12:34:56')).toBe('fe80::5054:ff:fe12:3456');
+});
+
+describe('dual-stack plan', () => {
+  const base: RouterInput = {
+    network: { name: 'tenant-a', uuid: UUID, bridge: 'virbr10', private: { address: '10.0.0.1', prefix: 24 } },
+    lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1', pool: 'default' },
+    mtu: { lan: 1500, wan: 1500 },
+  };
+  const dual: RouterInput = {
+    ...base,
+    network: { ...base.network, private6: { address: 'fd00::1', prefix: 64 } },
+    lease6: { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: '2001:db8:100::1', pool: 'default6', mode: 'nat66' },
+    hostAddresses: ['198.51.100.2', '2001:db8:100::2', 'fe80::1'],
+  };
+  const lanLL = linkLocalFromMac(routerMac(UUID, 'lan'));
+  const wanLL = linkLocalFromMac(routerMac(UUID, 'wan'));
+
+  test('an IPv4-only network plans exactly what it did before dual stack: no IPv6 addresses, sysctls or table', () => {
+    const plan = planRouter(base);
+    expect(plan.nft6).toBeUndefined();
+    expect(plan.lan.addresses6).toBeUndefined();
+    expect(Object.keys(plan.sysctls).some((k) => k.includes('ipv6'))).toBe(false);
+    expect(nftReplaceScript(plan)).not.toContain('ip6');
+    // Host IPv6 addresses never reach the IPv4 table.
+    expect(planRouter({ ...base, hostAddresses: ['198.51.100.2', '2001:db8:100::2'] }).nft).not.toContain('2001:db8');
+  });
+
+  test('from nothing: IPv6 addresses without DAD, stable link-locals, the IPv6 default route and sysctls (golden)', () => {
+    const plan = planRouter(dual);
+    const c = diffRouter(plan, NOTHING);
+    expect(c.ns).toEqual([
+      'link set lo up',
+      'link set lan addrgenmode none', 'link set lan up', 'addr add 10.0.0.1/24 dev lan',
+      'addr add fd00::1/64 dev lan nodad', `addr add ${lanLL}/64 dev lan nodad`,
+      'link set wan addrgenmode none', 'link set wan up', 'addr add 198.51.100.101/24 dev wan',
+      'addr add 2001:db8:100::100/64 dev wan nodad', `addr add ${wanLL}/64 dev wan nodad`,
+      'route replace default via 198.51.100.1 dev wan',
+      'route replace default via 2001:db8:100::1 dev wan',
+    ]);
+    expect(c.sysctls).toEqual({
+      'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0',
+      'net.ipv6.conf.all.forwarding': '1',
+      'net.ipv6.conf.lan.disable_ipv6': '0', 'net.ipv6.conf.lan.accept_ra': '0', 'net.ipv6.conf.lan.accept_dad': '0',
+      'net.ipv6.conf.wan.disable_ipv6': '0', 'net.ipv6.conf.wan.accept_ra': '0', 'net.ipv6.conf.wan.accept_dad': '0',
+    });
+    // The IPv4 table is the IPv4-only network's, but for the host's IPv4 address it guards.
+    expect(plan.nft).toBe(planRouter({ ...base, hostAddresses: ['198.51.100.2'] }).nft);
+  });
+
+  test('the ip6 table: anti-spoofing both sides, ND and PMTU allowed, router advertisements dropped, NAT66 (golden)', () => {
+    expect(nftReplaceScript(planRouter(dual)).split('delete table ip6 natns\n')[1]).toBe(`table ip6 natns {
+\tcomment "natns router for network tenant-a (${UUID})"
+\tchain raw {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "wan" ip6 saddr fd00::/64 drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip6 saddr 2001:db8:100::100 drop comment "natns:antispoof-wan"
+\t}
+
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lo" accept comment "natns:lo"
+\t\ticmpv6 type { nd-router-advert, nd-redirect } drop comment "natns:ra-guard"
+\t\tmeta l4proto ipv6-icmp accept comment "natns:icmp"
+\t\tiifname "lan" udp dport 547 accept comment "natns:dhcp"
+\t\tiifname "lan" udp dport 53 accept comment "natns:dns"
+\t\tiifname "lan" tcp dport 53 accept comment "natns:dns"
+\t}
+
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tiifname "lan" ip6 daddr 2001:db8:100::2 drop comment "natns:host"
+\t\tct state established,related accept comment "natns:established"
+\t\tiifname "lan" ip6 saddr != fd00::/64 drop comment "natns:antispoof"
+\t\tiifname "lan" oifname "wan" ip6 saddr fd00::/64 accept comment "natns:outbound"
+\t}
+
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "wan" ip6 saddr fd00::/64 snat to 2001:db8:100::100 comment "natns:snat"
+\t}
+}
+`);
+  });
+
+  test('an observed dual-stack router built to plan has no differences; IPv6 drift is named', () => {
+    const plan = planRouter(dual);
+    const addr = (family: string, cidr: string) => ({ family, local: cidr.split('/')[0]!, prefixlen: Number(cidr.split('/')[1]) });
+    const veth = (ifindex: number, ifname: string, peer: number, extra: object) => ({ ifindex, ifname, link_index: peer, flags: ['UP'], linkinfo: { info_kind: 'veth' }, ...extra });
+    const observed = (): ObservedRouter => ({
+      namespace: true, lowers: {},
+      host: { [plan.lan.host]: veth(20, plan.lan.host, 2, { master: 'virbr10', mtu: 1500 }), [plan.wan.host]: veth(21, plan.wan.host, 3, { master: 'br0', mtu: 1500 }) },
+      ns: [
+        { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'] },
+        veth(2, 'lan', 20, { mtu: 1500, address: plan.lan.mac, addr_info: [addr('inet', '10.0.0.1/24'), ...plan.lan.addresses6!.map((a) => addr('inet6', a))] }),
+        veth(3, 'wan', 21, { mtu: 1500, address: plan.wan.mac, addr_info: [addr('inet', '198.51.100.101/24'), ...plan.wan.addresses6!.map((a) => addr('inet6', a))] }),
+      ],
+      routes: [
+        { dst: 'default', gateway: '198.51.100.1', dev: 'wan' }, { dst: 'default', gateway: '2001:db8:100::1', dev: 'wan', protocol: 'boot' },
+        { dst: 'fd00::/64', dev: 'lan', protocol: 'kernel' },
+      ],
+      tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: { ...plan.sysctls }, hostSettings: { ...plan.hostSettings }, nft: plan.nft, nft6: plan.nft6!,
+    });
+    expect(diffRouter(plan, observed()).differences).toEqual([]);
+    const o = observed();
+    o.ns[2]!.addr_info = o.ns[2]!.addr_info!.filter((a) => a.local !== '2001:db8:100::100').concat(addr('inet6', '2001:db8:100::abcd/64'));
+    o.routes.push({ dst: 'default', gateway: 'fe80::99', dev: 'wan', protocol: 'ra' });
+    o.sysctls['net.ipv6.conf.wan.accept_ra'] = '1';
+    o.nft6 = undefined;
+    const c = diffRouter(plan, o);
+    expect(c.differences).toEqual([
+      'wan holds 2001:db8:100::abcd/64, which the plan does not', 'wan lacks 2001:db8:100::100/64',
+      'route default via fe80::99 dev wan is not in the plan',
+      'sysctl net.ipv6.conf.wan.accept_ra is 1, want 0',
+      'nft table ip6 natns is missing',
+    ]);
+    expect(c.ns).toEqual(['addr del 2001:db8:100::abcd/64 dev wan', 'addr add 2001:db8:100::100/64 dev wan nodad', 'route del default via fe80::99 dev wan']);
+  });
+});
+
+describe('IPv6 leases through the same Ipam', () => {
+  let dir: string;
+  const config = parseConfig(JSON.stringify({
+    pools: {
+      v4: { bridge: 'br0', subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.102' },
+      v6: { bridge: 'br0', subnet: '2001:db8:100::/64', gateway: '2001:db8:100::1', first: '2001:db8:100::100', last: '2001:db8:100::1ff' },
+      npt: { bridge: 'br0', subnet: '2001:db8:200::/63', prefixLength: 64, gateway: 'fe80::1' },
+    },
+  }), 'test');
+  const owner = (n: number) => ({ uuid: `00000000-0000-4000-8000-00000000000${n}`, name: `net${n}` });
+  const ipam = () => new FileIpam(new FileLeaseStore(join(dir, 'leases')), join(dir, 'locks'), () => config);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'natns-ipam6-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('one owner holds an address of each family on one bridge, and finds both again without its record', async () => {
+    const a4 = await ipam().claim({ kind: 'pool', pool: 'v4' }, owner(1));
+    const a6 = await ipam().claim({ kind: 'pool', pool: 'v6' }, owner(1));
+    expect([a4.address, a6]).toEqual(['198.51.100.100', { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: '2001:db8:100::1', pool: 'v6' }]);
+    // No previous lease given (a lost record): the owner index of each family finds its address.
+    expect((await ipam().claim({ kind: 'pool', pool: 'v4' }, owner(1))).address).toBe('198.51.100.100');
+    expect((await ipam().claim({ kind: 'pool', pool: 'v6' }, owner(1))).address).toBe('2001:db8:100::100');
+    await ipam().release(a6, owner(1).uuid);
+    expect((await ipam().claim({ kind: 'pool', pool: 'v4' }, owner(1))).address).toBe('198.51.100.100');
+    expect((await ipam().leases()).map((l) => l.address)).toEqual(['198.51.100.100']);
+  });
+
+  test('a prefix pool hands out whole /64s, the lowest free first, and says when they are gone', async () => {
+    const p1 = await ipam().claim({ kind: 'pool', pool: 'npt' }, owner(1));
+    const p2 = await ipam().claim({ kind: 'pool', pool: 'npt' }, owner(2));
+    expect([p1, p2].map((p) => `${p.address}/${p.prefix}`)).toEqual(['2001:db8:200::/64', '2001:db8:200:1::/64']);
+    await expect(ipam().claim({ kind: 'pool', pool: 'npt' }, owner(3))).rejects.toThrow(/pool 'npt' is exhausted: all 2 \/64 prefixes 2001:db8:200::-2001:db8:200:1:: are leased/);
+  });
 });
