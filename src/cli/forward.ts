@@ -1,6 +1,6 @@
 import { makeContext } from '../core/context.js';
 import { addAdminForward, removeAdminForward } from '../core/admin-forwards.js';
-import { forwardsOf, ownerName } from '../core/forwards.js';
+import { forwardsOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
 import { parseAddress } from '../domain/address.js';
 import { InputError } from '../domain/errors.js';
@@ -10,10 +10,11 @@ import { table } from './output.js';
 
 export const help = `Usage:
   natns forward list [NETWORK]
-  natns forward add NETWORK --proto tcp|udp --port N --to IP:PORT
+  natns forward add NETWORK --proto tcp|udp --port N --to IP:PORT|[IPV6]:PORT
   natns forward remove NETWORK --proto tcp|udp --port N
 
-Publish a port of a network's upstream address to an address on its private side. Forwards
+Publish a port of a network's upstream address to an address on its private side (an IPv6
+target publishes it on the network's upstream IPv6 address). Forwards
 added here are kept and restored whenever the network starts; guests declare their own in their
 domain metadata (<natns:forward>), which follow the guest's start and stop. A port can be
 published only once per network.
@@ -31,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
   if (verb === 'list') {
     const records = positional[0] ? [findNetwork(ctx, positional[0], 'forward')] : ctx.records.list();
     const rows = records.flatMap((r) => forwardsOf(ctx, r).map((f) => [
-      r.name, f.proto, `${r.lease.address}:${f.port}`, `${f.to}:${f.toPort}`, ownerName(ctx, f.owner).replace(/ \(.*\)$/, ''),
+      r.name, f.proto, publishedAt(r, f), targetOf(f), ownerName(ctx, f.owner).replace(/ \(.*\)$/, ''),
     ]));
     process.stdout.write(table(['NETWORK', 'PROTO', 'UPSTREAM', 'TO', 'OWNER'], rows));
     return 0;
@@ -42,9 +43,10 @@ export async function run(args: string[]): Promise<number> {
   const port = parsePort(option(rest, '--port'), '--port');
   if (verb === 'add') {
     const to = option(rest, '--to');
-    const m = /^([\d.]+):(\d+)$/.exec(to ?? '');
-    if (!m) throw new InputError(`--to must be IP:PORT on the private side, like 10.0.0.100:80 (got '${printable(to ?? '')}')`);
-    await addAdminForward(ctx, record, { proto, port, to: parseAddress(m[1]!, '--to'), toPort: parsePort(m[2], '--to port') });
+    const m = /^([\d.]+):(\d+)$/.exec(to ?? '') ?? /^\[([0-9A-Fa-f:]+)\]:(\d+)$/.exec(to ?? '');
+    if (!m) throw new InputError(`--to must be IP:PORT on the private side, like 10.0.0.100:80 or [fd00::100]:80 (got '${printable(to ?? '')}')`);
+    const family = m[1]!.includes(':') ? 'ipv6' : 'ipv4';
+    await addAdminForward(ctx, record, { proto, port, to: parseAddress(m[1]!, '--to', family), toPort: parsePort(m[2], '--to port') });
   } else {
     await removeAdminForward(ctx, record, { proto, port });
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
-import { forwardsOf, ownerName } from '../core/forwards.js';
+import { forwardsOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
 import { inspect } from '../core/status.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
@@ -82,7 +82,7 @@ export async function run(args: string[]): Promise<number> {
   if (publics.length) out.push('', '1:1 addresses:', ...publics);
   const forwards = forwardsOf(ctx, record);
   out.push('', 'Forwards:', ...(forwards.length
-    ? forwards.map((f) => `  ${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}  (${ownerName(ctx, f.owner)})`)
+    ? forwards.map((f) => `  ${f.proto} ${publishedAt(record, f)} -> ${targetOf(f)}  (${ownerName(ctx, f.owner)})`)
     : ['  none']));
   if (netns.exists()) {
     for (const [title, argv] of [

@@ -1,3 +1,4 @@
+import { familyOf } from '../domain/address.js';
 import { InputError } from '../domain/errors.js';
 import type { DhcpReservation, ForwardRule, GuestRecord, NetworkRecord, OneToOne } from '../domain/model.js';
 import type { Context } from './context.js';
@@ -10,8 +11,12 @@ export function forwardsOf(ctx: Context, network: { uuid: string; name: string }
   const rules: ForwardRule[] = (ctx.adminForwards.read(network.uuid) ?? []).map((f) => ({ owner: 'admin', ...f }));
   for (const guest of guests) {
     for (const n of guest.networks) {
-      if (n.network !== network.name || !n.ip) continue;
-      for (const f of n.forwards) rules.push({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to: n.ip, toPort: f.toPort });
+      if (n.network !== network.name) continue;
+      // A dual-stack guest's forward publishes the port on both upstream addresses.
+      for (const to of [n.ip, n.ip6]) {
+        if (!to) continue;
+        for (const f of n.forwards) rules.push({ owner: `guest-${guest.uuid}`, proto: f.proto, port: f.port, to, toPort: f.toPort });
+      }
     }
   }
   return rules;
@@ -25,7 +30,18 @@ export function oneToOneOf(network: { name: string }, guests: GuestRecord[]): On
 }
 
 export function reservationsOf(network: { name: string }, guests: GuestRecord[]): DhcpReservation[] {
-  return guests.flatMap((g) => g.networks.filter((n) => n.network === network.name && n.ip).map((n) => ({ mac: n.mac, ip: n.ip! })));
+  return guests.flatMap((g) => g.networks.filter((n) => n.network === network.name && (n.ip || n.ip6))
+    .map((n) => ({ mac: n.mac, ...(n.ip ? { ip: n.ip } : {}), ...(n.ip6 ? { ip6: n.ip6 } : {}) })));
+}
+
+/** Where a rule publishes its port: `198.51.100.101:8080`, or `[2001:db8:100::100]:8080` for an IPv6 one. */
+export function publishedAt(record: NetworkRecord, rule: ForwardRule): string {
+  return familyOf(rule.to) === 'ipv6' ? `[${record.lease6?.address ?? '?'}]:${rule.port}` : `${record.lease.address}:${rule.port}`;
+}
+
+/** The rule's target, `10.0.0.100:80` or `[fd00::100]:80`. */
+export function targetOf(rule: ForwardRule): string {
+  return familyOf(rule.to) === 'ipv6' ? `[${rule.to}]:${rule.toPort}` : `${rule.to}:${rule.toPort}`;
 }
 
 /** Who holds a rule, in words an admin recognises. */

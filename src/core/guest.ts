@@ -47,6 +47,16 @@ function checkGuestOnNetwork(guest: GuestSpec, n: GuestOnNetwork, record: Networ
     const other = guests.find((g) => g.uuid !== guest.uuid && g.networks.some((x) => x.network === record.name && x.ip === n.ip));
     if (other) throw new InputError(`guest ${guest.name}: address ${n.ip} on network ${record.name} is already reserved for guest ${other.name}`);
   }
+  if (n.ip6) {
+    if (!record.private6) {
+      throw new InputError(`guest ${guest.name}: address ${n.ip6} is IPv6, but network ${record.name} has no IPv6 (no IPv6 <natns:private>)`);
+    }
+    if (!isGuestAddress(record.private6, n.ip6)) {
+      throw new InputError(`guest ${guest.name}: address ${n.ip6} is not a free host address of network ${record.name} (${subnetText(record.private6)}, gateway ${record.private6.address})`);
+    }
+    const other = guests.find((g) => g.uuid !== guest.uuid && g.networks.some((x) => x.network === record.name && x.ip6 === n.ip6));
+    if (other) throw new InputError(`guest ${guest.name}: address ${n.ip6} on network ${record.name} is already reserved for guest ${other.name}`);
+  }
   const others = forwardsOf(ctx, record, guests).filter((r) => r.owner !== `guest-${guest.uuid}`);
   for (const f of n.forwards) checkPortFree(ctx, record, others, f);
 }

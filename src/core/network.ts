@@ -169,10 +169,11 @@ async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Prom
   const desired = await planFor(net, leases, ctx, guests);
   const changes = await ensureRouter(desired, handle.nftFile);
   checkpoint();
-  if (net.dhcp) {
+  // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
+  if (net.dhcp || net.private6) {
     await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
       network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
-      range: net.dhcp, reservations: reservationsOf(net, guests),
+      ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
     }));
   } else {
     await stopDnsmasq(handle.dhcpDir);

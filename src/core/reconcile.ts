@@ -51,7 +51,7 @@ async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
-  if (record.dhcp && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
+  if ((record.dhcp || record.private6) && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
   return out;
 }
 

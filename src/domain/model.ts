@@ -135,6 +135,8 @@ export interface GuestOnNetwork {
   mac: string;
   /** The reserved address (DHCP reservation, and the target of its forwards). */
   ip?: string;
+  /** The reserved IPv6 address on a dual-stack network (DHCPv6 reservation, target of its IPv6 forwards). */
+  ip6?: string;
   forwards: PortForward[];
   /** 1:1 NAT: a public address of its own, fixed or from a pool. */
   public?: { address?: string; pool?: string };
@@ -172,9 +174,11 @@ export interface OneToOne {
   public: string;
 }
 
+/** A guest's reserved addresses on one network, by MAC: IPv4 (DHCP), IPv6 (DHCPv6), or both. */
 export interface DhcpReservation {
   mac: string;
-  ip: string;
+  ip?: string;
+  ip6?: string;
 }
 
 /** A guest interface plugged into a network, from the network hook's port-created event. */

@@ -38,10 +38,15 @@ export function readDomain(domain: XmlNode): LibvirtDomain {
       if (!e) byNetwork.set(net, (e = { network: net, mac, forwards: [] }));
       return e;
     };
+    // One address per family and network: a dual-stack guest names its IPv4 and IPv6 reservations.
     for (const a of prefixedChildren(meta.node, meta.prefix, 'address')) {
       const e = entry(attr(a, 'network'), 'address');
-      if (e.ip) throw new InputError(`two <address> elements for network ${e.network}`);
-      e.ip = parseAddress(attr(a, 'ip') ?? '', `<address network="${e.network}"> ip`);
+      const ip = attr(a, 'ip') ?? '';
+      const v6 = ip.includes(':');
+      if (v6 ? e.ip6 : e.ip) throw new InputError(`two IPv${v6 ? 6 : 4} <address> elements for network ${e.network}`);
+      const parsed = parseAddress(ip, `<address network="${e.network}"> ip`, v6 ? 'ipv6' : 'ipv4');
+      if (v6) e.ip6 = parsed;
+      else e.ip = parsed;
     }
     for (const f of prefixedChildren(meta.node, meta.prefix, 'forward')) {
       const e = entry(attr(f, 'network'), 'forward');
@@ -67,7 +72,7 @@ export function readDomain(domain: XmlNode): LibvirtDomain {
       if (e.public && !e.ip) {
         throw new InputError(`a public address on network ${e.network} needs the guest's private address there: add <natns:address network="${e.network}" ip="..."/>`);
       }
-      if (e.forwards.length && !e.ip) {
+      if (e.forwards.length && !e.ip && !e.ip6) {
         throw new InputError(`forwards on network ${e.network} need the guest's address there: add <natns:address network="${e.network}" ip="..."/>`);
       }
     }

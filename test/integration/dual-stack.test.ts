@@ -2,8 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { namespaceName } from '../../src/domain/names.js';
-import { defineNet, dualStackSandbox, expectStarted, netDestroy, type TestNet } from '../helpers/hooknet.js';
+import { randomUUID } from 'node:crypto';
+import { linkLocalFromMac } from '../../src/domain/address.js';
+import { namespaceName, routerMac } from '../../src/domain/names.js';
+import { defineNet, domainXml, dualStackSandbox, expectStarted, netDestroy, type TestNet } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
@@ -163,4 +165,49 @@ test.each([
   expect(await list()).toEqual([]);
   expect(leaseFiles()).toEqual([]);
   expect(await sb.leftovers()).toEqual([]);
+});
+
+/** The guest's IPv6 addresses on eth0 of one scope, without prefix lengths. */
+async function addresses6(ns: string, scope = 'global'): Promise<{ local: string; dynamic?: boolean }[]> {
+  const out = JSON.parse((await sh('ip', ['-n', ns, '-6', '-j', 'addr', 'show', 'dev', 'eth0', 'scope', scope])).stdout || '[]') as { addr_info: { local: string; dynamic?: boolean }[] }[];
+  return out.flatMap((l) => l.addr_info);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    const v = await fn();
+    if (v !== undefined) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('guest addressing: SLAAC from the router advertisements, a DHCPv6 reservation from the guest metadata, DNS on the IPv6 gateway', async () => {
+  const tcp6 = await sb.recorder(upstream, 8080, '', '::');
+  const net = defineNet(sb, '1', { ipv6: {} });
+  await expectStarted(sb, net);
+  // A guest that takes router advertisements configures itself: an address of fd00::/64 from its MAC, and the default route.
+  const mac = '52:54:00:dd:00:01';
+  const g = await sb.host('g1', net.bridge, '', undefined, mac);
+  await sb.ipv6(g, '', undefined, true);
+  const slaac = await until('a SLAAC address', async () => (await addresses6(g)).find((a) => a.dynamic && a.local.startsWith('fd00::')));
+  expect(slaac.local).toBe('fd00::5054:ff:fedd:1');
+  const routes = JSON.parse((await sh('ip', ['-n', g, '-6', '-j', 'route', 'show', 'default'])).stdout) as { gateway: string; protocol: string }[];
+  expect(routes).toEqual([expect.objectContaining({ gateway: linkLocalFromMac(routerMac(net.uuid, 'lan')), protocol: 'ra' })]);
+  const up6 = (await list())[0]!.upstream6!.address;
+  expect(await sb.connect(g, '2001:db8:100::1', 8080)).toBe(`hello ${up6}`);
+  expect(tcp6.sources()).toEqual([up6]);
+
+  // DHCPv6 serves reserved guests only: nothing for this one yet, then its reservation.
+  const solicit = async () => JSON.parse((await sh('ip', ['netns', 'exec', g, process.execPath, join(here, '..', 'helpers', 'dhcp6.mjs'), 'eth0', mac])).stdout || 'null');
+  expect((await solicit()).address).toBeNull();
+  const name = sb.name('vm1');
+  const r = await sb.qemuHook([name, 'start', 'begin', '-'], domainXml({ name, uuid: randomUUID(), network: net.name, mac, metadata: `<natns:address network="${net.name}" ip="fd00::100"/>` }));
+  expect({ code: r.exitCode, err: r.stderr }).toEqual({ code: 0, err: '' });
+  expect(await solicit()).toEqual({ address: 'fd00::100', dns: ['fd00::1'] });
+
+  // DNS answers on the IPv6 gateway, from the guests' side only.
+  const dns = await sh('ip', ['netns', 'exec', g, process.execPath, join(here, '..', 'helpers', 'dns-chaos.mjs'), 'fd00::1']);
+  expect(dns.stdout).toMatch(/^dnsmasq-/);
+  const fromUpstream = await sh('ip', ['netns', 'exec', upstream, process.execPath, join(here, '..', 'helpers', 'dns-chaos.mjs'), up6]);
+  expect(fromUpstream.exitCode).toBe(1);
 });

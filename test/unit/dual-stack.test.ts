@@ -6,12 +6,15 @@ import { FileIpam } from '../../src/ipam/ipam.js';
 import { FileLeaseStore } from '../../src/ipam/leases.js';
 import { linkLocalFromMac } from '../../src/domain/address.js';
 import { InputError } from '../../src/domain/errors.js';
+import { readDomain } from '../../src/libvirt/domain-xml.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
+import { planDhcp } from '../../src/plan/dnsmasq.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
 import { routerMac } from '../../src/domain/names.js';
 import { diffRouter } from '../../src/plan/diff.js';
 import { NOTHING, type ObservedRouter } from '../../src/plan/observed.js';
 import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
+import { domainXml } from '../helpers/hooknet.js';
 import { networkXml, type NetXmlOptions } from '../helpers/xml.js';
 
 const UUID = '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10';
@@ -274,5 +277,49 @@ describe('IPv6 leases through the same Ipam', () => {
     const p2 = await ipam().claim({ kind: 'pool', pool: 'npt' }, owner(2));
     expect([p1, p2].map((p) => `${p.address}/${p.prefix}`)).toEqual(['2001:db8:200::/64', '2001:db8:200:1::/64']);
     await expect(ipam().claim({ kind: 'pool', pool: 'npt' }, owner(3))).rejects.toThrow(/pool 'npt' is exhausted: all 2 \/64 prefixes 2001:db8:200::-2001:db8:200:1:: are leased/);
+  });
+});
+
+describe('dual-stack guests and dnsmasq', () => {
+  const readGuest = (metadata: string) =>
+    readDomain(child(parseXml(domainXml({ name: 'web1', uuid: UUID, network: 'priv0', mac: '52:54:00:AA:BB:CC', metadata }), 't'), 'domain')!);
+
+  test('a guest names one address per family on a network; a forward needs either', () => {
+    const g = readGuest('<natns:address network="priv0" ip="10.0.0.100"/><natns:address network="priv0" ip="FD00::0100"/><natns:forward network="priv0" port="80"/>');
+    expect(g.spec!.networks).toEqual([{ network: 'priv0', mac: '52:54:00:aa:bb:cc', ip: '10.0.0.100', ip6: 'fd00::100', forwards: [{ proto: 'tcp', port: 80, toPort: 80 }] }]);
+    expect(readGuest('<natns:address network="priv0" ip="fd00::100"/><natns:forward network="priv0" port="80"/>').spec!.networks[0]).toMatchObject({ ip6: 'fd00::100' });
+    expect(() => readGuest('<natns:address network="priv0" ip="fd00::100"/><natns:address network="priv0" ip="fd00::101"/>')).toThrow(/two IPv6 <address> elements for network priv0/);
+    expect(() => readGuest('<natns:address network="priv0" ip="fd00::1::2"/>')).toThrow(/is not an IPv6 address/);
+  });
+
+  test('dnsmasq advertises the /64 for SLAAC, serves DHCPv6 reservations only, and DNS on the IPv6 gateway (golden)', () => {
+    const plan = planDhcp({
+      network: 'tenant-a', namespace: 'natns-tenant-a', dir: '/d',
+      private: { address: '10.0.0.1', prefix: 24 }, range: { start: '10.0.0.100', end: '10.0.0.199' }, private6: { address: 'fd00::1', prefix: 64 },
+      reservations: [{ mac: '52:54:00:00:00:02', ip6: 'fd00::20' }, { mac: '52:54:00:00:00:01', ip: '10.0.0.10', ip6: 'fd00::10' }, { mac: '52:54:00:00:00:03', ip: '10.0.0.30' }],
+    });
+    expect(plan.conf).toBe(`# natns: DHCP and DNS for network tenant-a in namespace natns-tenant-a (generated; edits are overwritten)
+interface=lan
+except-interface=lo
+bind-interfaces
+listen-address=10.0.0.1
+dhcp-range=10.0.0.100,10.0.0.199,255.255.255.0,1h
+dhcp-option=option:router,10.0.0.1
+dhcp-option=option:dns-server,10.0.0.1
+listen-address=fd00::1
+enable-ra
+dhcp-range=fd00::,static,slaac,64,1h
+dhcp-option=option6:dns-server,[fd00::1]
+dhcp-authoritative
+no-hosts
+dhcp-leasefile=/d/leases
+dhcp-hostsfile=/d/hosts
+pid-file=/d/dnsmasq.pid
+`);
+    expect(plan.hosts).toBe('52:54:00:00:00:01,10.0.0.10,[fd00::10]\n52:54:00:00:00:02,[fd00::20]\n52:54:00:00:00:03,10.0.0.30\n');
+    // Without <natns:dhcp>, a dual-stack network's dnsmasq does IPv6 only.
+    const v6only = planDhcp({ network: 'n', namespace: 'natns-n', dir: '/d', private: { address: '10.0.0.1', prefix: 24 }, private6: { address: 'fd00::1', prefix: 64 }, reservations: [] });
+    expect(v6only.conf).not.toContain('10.0.0.1');
+    expect(v6only.conf).toContain('enable-ra\n');
   });
 });
