@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
-import { forwardsOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
+import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
 import { inspect } from '../core/status.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
@@ -78,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
     const listening = netns.exists() && (await proxyListening(netns, t.proto, t.toPort));
     out.push('', `Transparent proxy: ${t.proto} ports ${t.ports.join(',')} -> :${t.toPort} (fwmark ${t.mark}, table ${t.table}); ${listening ? 'a proxy is listening' : `NOTHING listens on ${t.toPort}: start one with natns exec ${record.name} -- ...`}`);
   }
-  const publics = ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.publicAddress).map((n) => `  ${n.publicAddress} <-> ${n.ip}  (guest ${g.name}, stateless)`));
+  const publics = oneToOneOf(record, ctx.guests.list()).map((o) => `  ${o.public} <-> ${o.private}  (${ownerName(ctx, o.owner)}, stateless)`);
   if (publics.length) out.push('', '1:1 addresses:', ...publics);
   const forwards = forwardsOf(ctx, record);
   out.push('', 'Forwards:', ...(forwards.length

@@ -25,8 +25,10 @@ export function forwardsOf(ctx: Context, network: { uuid: string; name: string }
 /** Guests of this network with a public address of their own (1:1 NAT). */
 export function oneToOneOf(network: { name: string }, guests: GuestRecord[]): OneToOne[] {
   return guests.flatMap((g) => g.networks
-    .filter((n) => n.network === network.name && n.ip && n.publicAddress)
-    .map((n) => ({ owner: `guest-${g.uuid}`, private: n.ip!, public: n.publicAddress! })));
+    .filter((n) => n.network === network.name)
+    .flatMap((n) => [[n.ip, n.publicAddress], [n.ip6, n.publicAddress6]]
+      .filter(([priv, pub]) => priv && pub)
+      .map(([priv, pub]) => ({ owner: `guest-${g.uuid}`, private: priv!, public: pub! }))));
 }
 
 export function reservationsOf(network: { name: string }, guests: GuestRecord[]): DhcpReservation[] {

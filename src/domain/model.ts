@@ -140,8 +140,15 @@ export interface GuestOnNetwork {
   forwards: PortForward[];
   /** 1:1 NAT: a public address of its own, fixed or from a pool. */
   public?: { address?: string; pool?: string };
+  /**
+   * A second <public>, for the other family. A pool's family is known only from the config, so
+   * the guest's start sorts pool-given ones into `public` (IPv4) and `public6` (IPv6).
+   */
+  public6?: { address?: string; pool?: string };
   /** The public address actually leased (set when the guest starts). */
   publicAddress?: string;
+  /** The public IPv6 address actually leased. */
+  publicAddress6?: string;
 }
 
 /** A guest with natns metadata, validated. */

@@ -1,5 +1,5 @@
 import { fromBigInt, subnetText, toBigInt, type Cidr } from '../domain/address.js';
-import type { ForwardRule, InputRule, Upstream6 } from '../domain/model.js';
+import type { ForwardRule, InputRule, OneToOne, Upstream6 } from '../domain/model.js';
 import { NFT_TABLE, NS_LAN, NS_WAN } from '../domain/names.js';
 import { nftPorts } from './nft-text.js';
 
@@ -19,7 +19,7 @@ import { nftPorts } from './nft-text.js';
  */
 export function renderNft6(v: {
   network: string; uuid: string; private6: Cidr; lease6: Upstream6; forwards: ForwardRule[];
-  hostAddresses: string[]; dhcp: boolean; inputs: InputRule[];
+  hostAddresses: string[]; oneToOne: OneToOne[]; dhcp: boolean; inputs: InputRule[];
 }): string {
   const priv = subnetText(v.private6);
   const nptv6 = v.lease6.mode === 'nptv6';
@@ -31,10 +31,15 @@ export function renderNft6(v: {
     `\tchain raw {`,
     `\t\ttype filter hook prerouting priority raw; policy accept;`,
     // One rule per source, as in the IPv4 table.
-    ...[priv, nptv6 ? leased : upstream].map((a) => `\t\tiifname "${NS_WAN}" ip6 saddr ${a} drop comment "natns:antispoof-wan"`),
+    ...[priv, nptv6 ? leased : upstream, ...v.oneToOne.map((o) => o.public)].map((a) => `\t\tiifname "${NS_WAN}" ip6 saddr ${a} drop comment "natns:antispoof-wan"`),
+    // 1:1 guests, stateless as in the IPv4 table.
+    ...v.oneToOne.flatMap((o) => [
+      `\t\tiifname "${NS_WAN}" ip6 daddr ${o.public} ip6 daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
+      `\t\tiifname "${NS_LAN}" ip6 saddr ${o.private} ip6 daddr != ${priv} ${LINK_SCOPE} ip6 daddr != ${upstream} ip6 saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
+    ]),
     ...(nptv6 ? [
       `\t\tiifname "${NS_WAN}" ip6 daddr ${leased} ip6 daddr set ${prefixRewrite('daddr', v.private6)} notrack comment "natns:nptv6"`,
-      `\t\tiifname "${NS_LAN}" ip6 saddr ${priv} ip6 daddr != ${priv} ip6 saddr set ${prefixRewrite('saddr', v.lease6)} notrack comment "natns:nptv6"`,
+      `\t\tiifname "${NS_LAN}" ip6 saddr ${priv} ip6 daddr != ${priv} ${LINK_SCOPE} ip6 saddr set ${prefixRewrite('saddr', v.lease6)} notrack comment "natns:nptv6"`,
     ] : []),
     `\t}`,
     ``,
@@ -69,7 +74,7 @@ export function renderNft6(v: {
     `\t\ttype filter hook forward priority filter; policy drop;`,
     ...v.hostAddresses.map((a) => `\t\tiifname "${NS_LAN}" ip6 daddr ${a} drop comment "natns:host"`),
     `\t\tct state established,related accept comment "natns:established"`,
-    ...(nptv6 ? [`\t\tct state untracked accept comment "natns:nptv6"`] : []),
+    ...(nptv6 ? [`\t\tct state untracked accept comment "natns:nptv6"`] : v.oneToOne.length > 0 ? [`\t\tct state untracked accept comment "natns:1to1"`] : []),
     `\t\tiifname "${NS_LAN}" ip6 saddr != ${priv} drop comment "natns:antispoof"`,
     `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" ip6 saddr ${priv} accept comment "natns:outbound"`,
     ...(forwards.length > 0 ? [`\t\tct status dnat accept comment "natns:forwarded"`] : []),
@@ -90,6 +95,13 @@ export function renderNft6(v: {
   lines.push(`}`, ``);
   return lines.join('\n');
 }
+
+/**
+ * What a guest sends to link-local and multicast destinations (neighbour solicitations from its
+ * global address among them) stays on the link, so a source rewrite must never touch it: the
+ * router would answer the rewritten address, out of the wrong side.
+ */
+const LINK_SCOPE = 'ip6 daddr != fe80::/10 ip6 daddr != ff00::/8';
 
 /**
  * `ip6 saddr & MASK | PREFIX`, the prefix swapped and the interface identifier kept, as nft

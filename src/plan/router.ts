@@ -77,7 +77,8 @@ export function planRouter(input: RouterInput): DesiredRouter {
   const { network: net, lease } = input;
   const devices = hostDeviceNames(net.uuid);
   const kind = net.patch ?? 'veth';
-  const oneToOne = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
+  const sorted = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
+  const oneToOne = sorted.filter((o) => familyOf(o.public) === 'ipv4');
   const hostAddresses = [...(input.hostAddresses ?? [])].sort();
   const v6 = net.private6 && input.lease6 ? { private6: net.private6, lease6: input.lease6 } : undefined;
   const lan: LinkPlan = {
@@ -100,7 +101,8 @@ export function planRouter(input: RouterInput): DesiredRouter {
       { dst: 'default', via: lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
     ],
-    proxyNeighbors: oneToOne.map((o) => o.public),
+    // IPv6 ones are answered by proxy NDP, which needs no route: their rewrite happens before routing.
+    proxyNeighbors: [...oneToOne, ...sorted.filter((o) => familyOf(o.public) === 'ipv6')].map((o) => o.public),
     ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table } } : {}),
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
@@ -136,6 +138,8 @@ function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: Rou
   desired.sysctls = {
     ...desired.sysctls,
     'net.ipv6.conf.all.forwarding': '1',
+    // Neighbour solicitations for 1:1 guests' public IPv6 addresses are answered from the proxy table only.
+    [`net.ipv6.conf.${NS_WAN}.proxy_ndp`]: '1',
     ...Object.fromEntries([NS_LAN, NS_WAN].flatMap((d) => [
       [`net.ipv6.conf.${d}.disable_ipv6`, '0'], [`net.ipv6.conf.${d}.accept_ra`, '0'], [`net.ipv6.conf.${d}.accept_dad`, '0'],
     ])),
@@ -144,6 +148,7 @@ function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: Rou
     network: net.name, uuid: net.uuid, private6, lease6,
     forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv6')),
     hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv6' && !isLinkLocal(a)),
+    oneToOne: (input.oneToOne ?? []).filter((o) => familyOf(o.public) === 'ipv6').sort((a, b) => a.public.localeCompare(b.public)),
     dhcp: true, inputs: net.inputs ?? [],
   });
 }

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { linkLocalFromMac } from '../../src/domain/address.js';
 import { namespaceName, routerMac } from '../../src/domain/names.js';
+import { nftReplaceScript, planRouter, type RouterInput } from '../../src/plan/router.js';
 import { defineNet, domainXml, dualStackSandbox, expectStarted, netDestroy, type TestNet } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
 
@@ -210,4 +211,29 @@ test('guest addressing: SLAAC from the router advertisements, a DHCPv6 reservati
   expect(dns.stdout).toMatch(/^dnsmasq-/);
   const fromUpstream = await sh('ip', ['netns', 'exec', upstream, process.execPath, join(here, '..', 'helpers', 'dns-chaos.mjs'), up6]);
   expect(fromUpstream.exitCode).toBe(1);
+});
+
+test('every shape of the ip6 table natns renders is exactly what nft lists back (NAT66 with everything, NPTv6)', async () => {
+  const ns = await sb.host('sc', provider, '');
+  const base: RouterInput = {
+    network: {
+      name: 'shapes', uuid: '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10', bridge: 'virbr10', private: { address: '10.0.0.1', prefix: 24 }, private6: { address: 'fd00::1', prefix: 64 },
+      inputs: [{ proto: 'tcp', ports: [22, 8080], from: 'wan' }, { proto: 'udp', ports: [161], from: 'any' }, { proto: 'tcp', ports: [2222], from: 'lan' }],
+    },
+    lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
+    lease6: { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: 'fe80::1', mode: 'nat66' },
+    mtu: { lan: 1500, wan: 1500 },
+    hostAddresses: ['2001:db8:100::2', '2001:db8:100::3', 'fe80::9'],
+    forwards: [
+      { owner: 'guest-a', proto: 'tcp', port: 8080, to: 'fd00::100', toPort: 80 }, { owner: 'admin', proto: 'udp', port: 5353, to: 'fd00::101', toPort: 53 },
+    ],
+    oneToOne: [{ owner: 'guest-a', private: 'fd00::100', public: '2001:db8:100::150' }, { owner: 'guest-b', private: 'fd00::101', public: '2001:db8:100::151' }],
+  };
+  const nptv6: RouterInput = { ...base, lease6: { bridge: 'br0', address: '2001:db8:200:1::', prefix: 64, gateway: '2001:db8:100::1', mode: 'nptv6' }, forwards: [], oneToOne: [] };
+  for (const input of [base, nptv6]) {
+    const plan = planRouter(input);
+    const load = await sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], nftReplaceScript(plan));
+    expect(load.stderr).toBe('');
+    expect((await sh('ip', ['netns', 'exec', ns, 'nft', 'list', 'table', 'ip6', 'natns'])).stdout + '\n').toBe(plan.nft6);
+  }
 });
