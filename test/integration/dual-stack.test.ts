@@ -103,9 +103,9 @@ test('two dual-stack networks with the same 10.0.0.0/24 and fd00::/64 reach an I
   expect(tcp6.sources()).toEqual(mappings.map((m) => m.upstream6!.address));
   expect(tcp4.sources()).toEqual(mappings.map((m) => m.upstream.address));
 
-  // A fresh dual-stack start spawns what an IPv4 one does: five short processes.
+  // A fresh dual-stack start spawns what an IPv4 one does (five short processes), and its dnsmasq.
   const starts = logLines().filter((l) => l.message === 'network started begin');
-  expect(starts.map((l) => l.processes)).toEqual([5, 5]);
+  expect(starts.map((l) => l.processes)).toEqual([6, 6]);
 
   // Idempotent: the second start finds both tables, the IPv6 addresses, routes and sysctls as planned.
   const again = await sb.hook([nets[0]!.name, 'started', 'begin', '-'], nets[0]!.xml);
