@@ -38,12 +38,14 @@ async function observeInside(desired: DesiredRouter) {
   const keys = Object.keys(desired.sysctls);
   const dualStack = desired.nft6 !== undefined;
   // `route show table all` lists both families' routes.
-  const [docs, sysctl, nft] = await Promise.all([
+  // IPv6 policy rules take a process of their own (-6): asked only where the plan has some.
+  const [docs, sysctl, nft, docs6] = await Promise.all([
     ns.ipJson(['addr show', 'route show table all', 'neigh show proxy', 'rule show']),
     ns.run(['sysctl', '-n', ...keys]),
     // Both tables from one process: `nft -f` cannot list, and `list ruleset` prints each table
     // exactly as `list table` does.
     ns.run(dualStack ? ['nft', 'list', 'ruleset'] : ['nft', 'list', 'table', 'ip', NFT_TABLE]),
+    desired.tproxy?.ipv6 ? ns.ipJson(['rule show'], 'ipv6') : Promise.resolve(undefined),
   ]);
   // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.
   const arrays = (docs as Record<string, unknown>[][]).filter((a) => a.length > 0);
@@ -61,7 +63,7 @@ async function observeInside(desired: DesiredRouter) {
   if (!dualStack) return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
   const ruleset = nft.exitCode === 0 ? nft.stdout : '';
   return {
-    ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls,
+    ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, ...(docs6 ? { rules6: (docs6.flat() as IpRule[]) } : {}),
     nft: tableOf(ruleset, 'ip'), nft6: tableOf(ruleset, 'ip6'),
   };
 }

@@ -1,5 +1,5 @@
 import { diffAddrGenMode, noChanges, type RouterChanges } from './changes.js';
-import { isUp, UNSUPPORTED, type IpLink, type ObservedRouter } from './observed.js';
+import { isUp, UNSUPPORTED, type IpLink, type IpRoute, type IpRule, type ObservedRouter } from './observed.js';
 import { patchFor } from './patches/index.js';
 import type { DesiredRouter, LinkPlan } from './router.js';
 
@@ -141,28 +141,47 @@ function diffProxyNeighbors(desired: DesiredRouter, observed: ObservedRouter, re
   }
 }
 
-/** The transparent proxy's fwmark rule and local route; natns's are the only fwmark rules in its namespace. */
+/**
+ * The transparent proxy's fwmark rule and local route, per family; natns's are the only fwmark
+ * rules in its namespace. IPv6 is looked at where it is planned (a dual-stack router) or found.
+ */
 function diffTproxyRouting(desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): void {
   const t = desired.tproxy;
-  const mark = t ? `0x${t.mark.toString(16)}` : undefined;
-  for (const r of observed.rules.filter((r) => r.fwmark !== undefined)) {
-    if (r.fwmark === mark && r.table === String(t!.table)) continue;
-    c.differences.push(`rule fwmark ${r.fwmark} lookup ${r.table} is not in the plan`);
-    c.ns.push(`rule del priority ${r.priority} fwmark ${r.fwmark} lookup ${r.table}`);
+  const v6 = (r: IpRoute) => r.pref !== undefined;
+  const v4Routes = observed.tableRoutes.filter((r) => !v6(r));
+  const v6Routes = observed.tableRoutes.filter(v6);
+  diffTproxyFamily(t, observed.namespace, observed.rules, v4Routes, { lines: c.ns, any: '0.0.0.0/0', label: '' }, c);
+  if (t?.ipv6 || observed.rules6 !== undefined || v6Routes.some(isLocalDefault)) {
+    diffTproxyFamily(t?.ipv6 ? t : undefined, observed.namespace, observed.rules6 ?? [], v6Routes, { lines: c.ns6, any: '::/0', label: 'IPv6 ' }, c);
   }
-  const isLocalDefault = (r: { type?: string; dst: string; dev?: string }) => r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
-  for (const r of observed.tableRoutes.filter(isLocalDefault)) {
+}
+
+function isLocalDefault(r: { type?: string; dst: string; dev?: string }): boolean {
+  return r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
+}
+
+function diffTproxyFamily(
+  t: DesiredRouter['tproxy'], namespace: boolean, rules: IpRule[], tableRoutes: IpRoute[],
+  f: { lines: string[]; any: string; label: string }, c: RouterChanges,
+): void {
+  const mark = t ? `0x${t.mark.toString(16)}` : undefined;
+  for (const r of rules.filter((r) => r.fwmark !== undefined)) {
+    if (r.fwmark === mark && r.table === String(t!.table)) continue;
+    c.differences.push(`${f.label}rule fwmark ${r.fwmark} lookup ${r.table} is not in the plan`);
+    f.lines.push(`rule del priority ${r.priority} fwmark ${r.fwmark} lookup ${r.table}`);
+  }
+  for (const r of tableRoutes.filter(isLocalDefault)) {
     if (t && r.table === String(t.table)) continue;
-    c.differences.push(`local route in table ${r.table} is not in the plan`);
-    c.ns.push(`route del local 0.0.0.0/0 dev lo table ${r.table}`);
+    c.differences.push(`${f.label}local route in table ${r.table} is not in the plan`);
+    f.lines.push(`route del local ${f.any} dev lo table ${r.table}`);
   }
   if (!t) return;
-  if (!observed.rules.some((r) => r.fwmark === mark && r.table === String(t.table))) {
-    if (observed.namespace) c.differences.push(`rule fwmark ${mark} lookup ${t.table} is missing`);
-    c.ns.push(`rule add fwmark ${mark} lookup ${t.table}`);
+  if (!rules.some((r) => r.fwmark === mark && r.table === String(t.table))) {
+    if (namespace) c.differences.push(`${f.label}rule fwmark ${mark} lookup ${t.table} is missing`);
+    f.lines.push(`rule add fwmark ${mark} lookup ${t.table}`);
   }
-  if (!observed.tableRoutes.some((r) => isLocalDefault(r) && r.table === String(t.table))) {
-    if (observed.namespace) c.differences.push(`local route in table ${t.table} is missing`);
-    c.ns.push(`route replace local 0.0.0.0/0 dev lo table ${t.table}`);
+  if (!tableRoutes.some((r) => isLocalDefault(r) && r.table === String(t.table))) {
+    if (namespace) c.differences.push(`${f.label}local route in table ${t.table} is missing`);
+    f.lines.push(`route replace local ${f.any} dev lo table ${t.table}`);
   }
 }

@@ -1,7 +1,7 @@
 import { fromBigInt, subnetText, toBigInt, type Cidr } from '../domain/address.js';
-import type { ForwardRule, InputRule, OneToOne, Upstream6 } from '../domain/model.js';
+import type { ForwardRule, InputRule, OneToOne, TproxySpec, Upstream6 } from '../domain/model.js';
 import { NFT_TABLE, NS_LAN, NS_WAN } from '../domain/names.js';
-import { nftPorts } from './nft-text.js';
+import { nftMark, nftPorts } from './nft-text.js';
 
 /**
  * The `ip6 natns` table of a dual-stack router, in exactly the form `nft list table` prints it
@@ -19,7 +19,7 @@ import { nftPorts } from './nft-text.js';
  */
 export function renderNft6(v: {
   network: string; uuid: string; private6: Cidr; lease6: Upstream6; forwards: ForwardRule[];
-  hostAddresses: string[]; oneToOne: OneToOne[]; dhcp: boolean; inputs: InputRule[];
+  hostAddresses: string[]; oneToOne: OneToOne[]; tproxy?: TproxySpec; dhcp: boolean; inputs: InputRule[];
 }): string {
   const priv = subnetText(v.private6);
   const nptv6 = v.lease6.mode === 'nptv6';
@@ -44,6 +44,16 @@ export function renderNft6(v: {
     `\t}`,
     ``,
   ];
+  if (v.tproxy) {
+    const t = v.tproxy;
+    lines.push(
+      `\tchain mangle {`,
+      `\t\ttype filter hook prerouting priority mangle; policy accept;`,
+      `\t\tiifname "${NS_LAN}" ${t.proto} dport ${nftPorts(t.ports)} tproxy to :${t.toPort} meta mark set ${nftMark(t.mark)} accept comment "natns:tproxy"`,
+      `\t}`,
+      ``,
+    );
+  }
   // NPTv6 publishes every guest already; forwards are for the shared NAT66 address.
   const forwards = nptv6 ? [] : v.forwards;
   if (forwards.length > 0) {
@@ -66,6 +76,10 @@ export function renderNft6(v: {
       `\t\tiifname "${NS_LAN}" udp dport 547 accept comment "natns:dhcp"`,
       `\t\tiifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
       `\t\tiifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
+    ] : []),
+    ...(v.tproxy ? [
+      `\t\tiifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
+      `\t\tiifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
     ] : []),
     ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
     `\t}`,

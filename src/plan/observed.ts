@@ -26,6 +26,8 @@ export interface IpRoute {
   protocol?: string;
   scope?: string;
   type?: string;
+  /** `ip -j` prints a router preference for IPv6 routes only: what tells the two families' routes apart. */
+  pref?: string;
 }
 
 export interface IpRule {
@@ -55,6 +57,8 @@ export interface ObservedRouter {
   tableRoutes: IpRoute[];
   proxyNeighbors: IpNeighbor[];
   rules: IpRule[];
+  /** IPv6 policy rules, looked at for dual-stack routers with a transparent proxy only. */
+  rules6?: IpRule[];
   sysctls: Record<string, string>;
   /** The host settings the plan names, by path; UNSUPPORTED where the kernel has no such file. */
   hostSettings: Record<string, string>;

@@ -49,6 +49,8 @@ export interface RoutePlan {
 export interface TproxyRouting {
   mark: number;
   table: number;
+  /** A dual-stack router diverts IPv6 too: the same rule and local route in the IPv6 tables. */
+  ipv6?: boolean;
 }
 
 export interface DesiredRouter {
@@ -144,8 +146,9 @@ function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: Rou
       [`net.ipv6.conf.${d}.disable_ipv6`, '0'], [`net.ipv6.conf.${d}.accept_ra`, '0'], [`net.ipv6.conf.${d}.accept_dad`, '0'],
     ])),
   };
+  if (desired.tproxy) desired.tproxy.ipv6 = true;
   desired.nft6 = renderNft6({
-    network: net.name, uuid: net.uuid, private6, lease6,
+    network: net.name, uuid: net.uuid, private6, lease6, ...(net.tproxy ? { tproxy: net.tproxy } : {}),
     forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv6')),
     hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv6' && !isLinkLocal(a)),
     oneToOne: (input.oneToOne ?? []).filter((o) => familyOf(o.public) === 'ipv6').sort((a, b) => a.public.localeCompare(b.public)),

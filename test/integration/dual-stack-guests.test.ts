@@ -1,6 +1,11 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { namespaceName } from '../../src/domain/names.js';
 import { defineNet, dualStackSandbox, expectStarted } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
-import { guestStart, udpEcho, udpEchoServer6, upstreamsOf } from '../helpers/traffic6.js';
+import { guestStart, spawnIn, udpEcho, udpEchoServer6, upstreamsOf } from '../helpers/traffic6.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 /**
  * What a guest publishes over IPv6: forwards on the network's upstream IPv6 address (hairpin
@@ -71,4 +76,26 @@ test('1:1 over IPv6: a fixed public IPv6 address and one from an IPv6 pool, each
   // The namespace answers neighbour solicitations for both public addresses, from its wan.
   const neigh = (await sh('ip', ['-n', upstream, '-6', 'neigh', 'show', publics[0]!])).stdout;
   expect(neigh).toMatch(/lladdr [0-9a-f:]+ (REACHABLE|STALE|DELAY)/);
+});
+
+test('transparent proxy over IPv6: guest traffic to a diverted port reaches an IPv6 listener in the namespace with its original destination; the policy routing lives in the namespace and converges', async () => {
+  const net = defineNet(sb, '1', { ipv6: {}, upstream: '<natns:upstream pool="default"/><natns:tproxy proto="tcp" ports="80" to-port="3128" mark="1" table="100"/>' });
+  await expectStarted(sb, net);
+  const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
+  await sb.ipv6(g, 'fd00::100/64', 'fd00::1');
+  const ns = namespaceName(net.name);
+  await spawnIn(sb, ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128', '6']);
+  await spawnIn(sb, ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
+  expect(await sb.connect(g, '2001:db8:100::77', 80)).toBe('proxied [2001:db8:100::77]:80 for fd00::100');
+  expect(await sb.connect(g, '198.51.100.77', 80)).toBe('proxied 198.51.100.77:80 for 10.0.0.100');
+  // Other ports go out as usual.
+  await sb.recorder(upstream, 8080, '', '::');
+  expect(await sb.connect(g, '2001:db8:100::1', 8080)).toMatch(/^hello 2001:db8:100::1\d\d$/);
+  expect((await sh('ip', ['-n', ns, '-6', 'rule', 'show'])).stdout).toMatch(/fwmark 0x1 lookup 100/);
+  expect((await sh('ip', ['-n', ns, '-6', 'route', 'show', 'table', '100'])).stdout).toMatch(/local default dev lo/);
+  // Drift in the IPv6 policy routing is seen and repaired.
+  await sh('ip', ['-n', ns, '-6', 'rule', 'del', 'fwmark', '1', 'lookup', '100']);
+  expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual(['IPv6 rule fwmark 0x1 lookup 100 is missing']);
+  expect((await sb.hook([net.name, 'started', 'begin', '-'], net.xml)).exitCode).toBe(0);
+  expect((await sb.cli(['check', net.name])).stdout).toBe('ok: the kernel matches the plan');
 });

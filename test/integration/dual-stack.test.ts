@@ -213,12 +213,13 @@ test('guest addressing: SLAAC from the router advertisements, a DHCPv6 reservati
   expect(fromUpstream.exitCode).toBe(1);
 });
 
-test('every shape of the ip6 table natns renders is exactly what nft lists back (NAT66 with everything, NPTv6)', async () => {
+test('every shape of the ip6 table natns renders is exactly what nft lists back (NAT66 with everything, NPTv6 with a proxy)', async () => {
   const ns = await sb.host('sc', provider, '');
   const base: RouterInput = {
     network: {
       name: 'shapes', uuid: '5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10', bridge: 'virbr10', private: { address: '10.0.0.1', prefix: 24 }, private6: { address: 'fd00::1', prefix: 64 },
       inputs: [{ proto: 'tcp', ports: [22, 8080], from: 'wan' }, { proto: 'udp', ports: [161], from: 'any' }, { proto: 'tcp', ports: [2222], from: 'lan' }],
+      tproxy: { proto: 'tcp', ports: [80, 443], toPort: 3128, mark: 1, table: 100 },
     },
     lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
     lease6: { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: 'fe80::1', mode: 'nat66' },

@@ -323,3 +323,18 @@ pid-file=/d/dnsmasq.pid
     expect(v6only.conf).toContain('enable-ra\n');
   });
 });
+
+test('a dual-stack router with a transparent proxy gets the IPv6 fwmark rule and local route, in a batch of their own (ip -6)', () => {
+  const plan = planRouter({
+    network: { name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 }, private6: { address: 'fd00::1', prefix: 64 }, tproxy: { proto: 'tcp', ports: [80], toPort: 3128, mark: 1, table: 100 } },
+    lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
+    lease6: { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: '2001:db8:100::1', mode: 'nat66' },
+    mtu: { lan: 1500, wan: 1500 },
+  });
+  const c = diffRouter(plan, NOTHING);
+  expect(c.ns.slice(-2)).toEqual(['rule add fwmark 0x1 lookup 100', 'route replace local 0.0.0.0/0 dev lo table 100']);
+  expect(c.ns6).toEqual(['rule add fwmark 0x1 lookup 100', 'route replace local ::/0 dev lo table 100']);
+  expect(plan.nft6).toContain('\t\tiifname "lan" tcp dport 80 tproxy to :3128 meta mark set 0x00000001 accept comment "natns:tproxy"\n');
+  // An IPv4-only one does not.
+  expect(diffRouter(planRouter({ network: { name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 }, tproxy: { proto: 'tcp', ports: [80], toPort: 3128, mark: 1, table: 100 } }, lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' }, mtu: { lan: 1500, wan: 1500 } }), NOTHING).ns6).toEqual([]);
+});
