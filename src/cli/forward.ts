@@ -50,6 +50,7 @@ export async function run(args: string[]): Promise<number> {
   } else {
     await removeAdminForward(ctx, record, { proto, port });
   }
-  process.stdout.write(`${verb === 'add' ? 'added' : 'removed'} ${proto} ${record.lease.address}:${port} on network ${record.name}\n`);
+  const at = record.lease ? `${record.lease.address}:${port}` : `[${record.lease6!.address}]:${port}`;
+  process.stdout.write(`${verb === 'add' ? 'added' : 'removed'} ${proto} ${at} on network ${record.name}\n`);
   return 0;
 }

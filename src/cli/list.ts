@@ -1,7 +1,7 @@
 import { makeContext, type Context } from '../core/context.js';
 import { quickState } from '../core/status.js';
-import { cidrText, linkLocalFromMac } from '../domain/address.js';
-import type { NetworkRecord } from '../domain/model.js';
+import { cidrText, linkLocalFromMac, type Cidr } from '../domain/address.js';
+import type { NetworkRecord, Upstream } from '../domain/model.js';
 import { routerMac } from '../domain/names.js';
 import { table } from './output.js';
 
@@ -18,22 +18,22 @@ Dual-stack networks also show their IPv6 private gateway and upstream side.
 `;
 
 export function mapping(record: NetworkRecord, ctx: Context) {
-  const { lease } = record;
   return {
     network: record.name,
     uuid: record.uuid,
     bridge: record.bridge,
     namespace: ctx.network(record).names.namespace,
-    private: cidrText(record.private),
-    upstream: {
-      address: lease.address,
-      prefix: lease.prefix,
-      bridge: lease.bridge,
-      gateway: lease.gateway,
-      ...(lease.pool ? { pool: lease.pool } : {}),
-    },
+    // An IPv6-only network has no IPv4 side to show.
+    ...(record.private && record.lease ? ipv4Mapping(record.private, record.lease) : {}),
     ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state: quickState(record, ctx),
+  };
+}
+
+function ipv4Mapping(priv: Cidr, lease: Upstream) {
+  return {
+    private: cidrText(priv),
+    upstream: { address: lease.address, prefix: lease.prefix, bridge: lease.bridge, gateway: lease.gateway, ...(lease.pool ? { pool: lease.pool } : {}) },
   };
 }
 
@@ -63,8 +63,8 @@ export async function run(args: string[]): Promise<number> {
     table(
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
       rows.map((m) => [
-        m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`,
-        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), m.upstream.bridge, m.state,
+        m.network, m.bridge, m.namespace, m.private ?? '-', m.upstream ? `${m.upstream.address}/${m.upstream.prefix}` : '-',
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)!.bridge, m.state,
       ]),
     ),
   );

@@ -2,6 +2,7 @@ import { makeContext } from '../core/context.js';
 import { releaseGuest } from '../core/guest.js';
 import { releaseNetwork } from '../core/network.js';
 import { InputError } from '../domain/errors.js';
+import { upstreamBridgeOf, upstreamText } from '../domain/model.js';
 
 export const help = `Usage: natns release NETWORK|GUEST
 
@@ -20,6 +21,6 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   await releaseNetwork(record, ctx);
-  process.stdout.write(`released ${record.lease.address} on ${record.lease.bridge} from network ${record.name}\n`);
+  process.stdout.write(`released ${upstreamText(record)} on ${upstreamBridgeOf(record)} from network ${record.name}\n`);
   return 0;
 }

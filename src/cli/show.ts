@@ -56,9 +56,13 @@ export async function run(args: string[]): Promise<number> {
     `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
     `Bridge:          ${m.bridge}`,
     `Namespace:       ${m.namespace}`,
-    `Private gateway: ${m.private}`,
-    `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
   ];
+  if (m.private && m.upstream) {
+    out.push(
+      `Private gateway: ${m.private}`,
+      `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
+    );
+  }
   if (m.private6 && m.upstream6) {
     const u = m.upstream6;
     out.push(
@@ -88,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
     for (const [title, argv] of [
       ['Addresses', ['ip', '-br', 'addr', 'show']],
       ['Routes', ['ip', 'route', 'show']],
-      ['nft', ['nft', 'list', 'table', 'ip', NFT_TABLE]],
+      ...(record.lease ? [['nft', ['nft', 'list', 'table', 'ip', NFT_TABLE]]] as const : []),
       ...(record.lease6 ? [
         ['IPv6 routes', ['ip', '-6', 'route', 'show']],
         ['nft (IPv6)', ['nft', 'list', 'table', 'ip6', NFT_TABLE]],

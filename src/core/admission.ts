@@ -14,7 +14,8 @@ import type { Context } from './context.js';
  */
 export function admitBridges(net: NetworkSpec, previous: NetworkRecord | undefined, ctx: Context): { staleBridge: boolean } {
   const pools = [...ctx.config().pools.values()];
-  const upstreamBridge = net.upstream.kind === 'pool' ? ctx.config().pools.get(net.upstream.pool)?.bridge : net.upstream.bridge;
+  const first = (net.upstream ?? net.upstream6)!;
+  const upstreamBridge = first.kind === 'pool' ? ctx.config().pools.get(first.pool)?.bridge : first.bridge;
   const providerPool = pools.find((p) => p.bridge === net.bridge);
   if (net.bridge === upstreamBridge || providerPool) {
     throw new InputError(

@@ -1,6 +1,6 @@
 import { familyOf } from '../domain/address.js';
 import { InputError } from '../domain/errors.js';
-import type { DhcpReservation, ForwardRule, GuestRecord, NetworkRecord, OneToOne } from '../domain/model.js';
+import { upstreamText, type DhcpReservation, type ForwardRule, type GuestRecord, type NetworkRecord, type OneToOne } from '../domain/model.js';
 import type { Context } from './context.js';
 
 /**
@@ -38,7 +38,7 @@ export function reservationsOf(network: { name: string }, guests: GuestRecord[])
 
 /** Where a rule publishes its port: `198.51.100.101:8080`, or `[2001:db8:100::100]:8080` for an IPv6 one. */
 export function publishedAt(record: NetworkRecord, rule: ForwardRule): string {
-  return familyOf(rule.to) === 'ipv6' ? `[${record.lease6?.address ?? '?'}]:${rule.port}` : `${record.lease.address}:${rule.port}`;
+  return familyOf(rule.to) === 'ipv6' ? `[${record.lease6?.address ?? '?'}]:${rule.port}` : `${record.lease?.address ?? '?'}:${rule.port}`;
 }
 
 /** The rule's target, `10.0.0.100:80` or `[fd00::100]:80`. */
@@ -58,7 +58,7 @@ export function checkPortFree(ctx: Context, record: NetworkRecord, existing: For
   const taken = existing.find((r) => r.proto === wanted.proto && r.port === wanted.port);
   if (taken) {
     throw new InputError(
-      `${wanted.proto} port ${wanted.port} on ${record.lease.address} (network ${record.name}) is already forwarded to ${taken.to}:${taken.toPort} by ${ownerName(ctx, taken.owner)}`,
+      `${wanted.proto} port ${wanted.port} on ${upstreamText(record)} (network ${record.name}) is already forwarded to ${taken.to}:${taken.toPort} by ${ownerName(ctx, taken.owner)}`,
     );
   }
 }

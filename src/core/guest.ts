@@ -43,6 +43,7 @@ export async function startGuest(guest: GuestSpec, ctx: Context): Promise<Networ
 
 function checkGuestOnNetwork(guest: GuestSpec, n: GuestOnNetwork, record: NetworkRecord, ctx: Context, guests: GuestRecord[]): void {
   if (n.ip) {
+    if (!record.private) throw new InputError(`guest ${guest.name}: address ${n.ip} is IPv4, but network ${record.name} has no IPv4 (no IPv4 <natns:private>)`);
     if (!isGuestAddress(record.private, n.ip)) {
       throw new InputError(`guest ${guest.name}: address ${n.ip} is not a free host address of network ${record.name} (${subnetText(record.private)}, gateway ${record.private.address})`);
     }
@@ -103,7 +104,7 @@ function npt(record: NetworkRecord, ip6: string): string {
 async function leasePublic(
   guest: GuestSpec, wanted: { address?: string; pool?: string }, record: NetworkRecord, family: Family, ctx: Context,
 ): Promise<string> {
-  const up = family === 'ipv4' ? record.lease : record.lease6!;
+  const up = (family === 'ipv4' ? record.lease : record.lease6)!;
   const owner = { uuid: guest.uuid, name: guest.name, kind: 'guest' as const };
   let spec: UpstreamSpec;
   if (wanted.address) {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { InputError, NatnsError, withContext } from '../domain/errors.js';
 import { cidrText, familyOf, subnetText } from '../domain/address.js';
-import type { GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream, Upstream6 } from '../domain/model.js';
+import { upstreamBridgeOf, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
 import { ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { hostAddressesOn } from '../kernel/host.js';
@@ -19,7 +19,7 @@ import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 
 /** What a network holds upstream: its IPv4 lease, and its IPv6 one when it is dual-stack. */
 export interface Leases {
-  lease: Upstream;
+  lease?: Upstream;
   lease6?: Upstream6;
 }
 
@@ -30,31 +30,44 @@ export interface Leases {
 async function reserve(net: NetworkSpec, ctx: Context): Promise<Leases & { previous?: NetworkRecord }> {
   const previous = ctx.records.read(net.uuid);
   admitFixedAddress(net, [...ctx.config().pools.values()]);
-  const spec = net.upstream;
-  const upstreamBridge = spec.kind === 'pool' ? ctx.config().pools.get(spec.pool)?.bridge : spec.bridge;
-  const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
+  // Both families share the router's one upstream side: the first element names its bridge.
+  const first = (net.upstream ?? net.upstream6)!;
+  const upstreamBridge = first.kind === 'pool' ? ctx.config().pools.get(first.pool)?.bridge : first.bridge;
+  const from = first.kind === 'pool' ? `pool '${first.pool}'` : 'the network metadata';
   const patch = patchFor(net.patch);
   if (upstreamBridge !== undefined && !(patch.upstreamMustBeBridge ? isBridge(upstreamBridge) : linkExists(upstreamBridge))) {
     throw new InputError(
       `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
     );
   }
-  const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease);
+  const spec = net.upstream;
+  if (spec?.kind === 'pool') {
+    const pool = ctx.config().pools.get(spec.pool);
+    if (pool && familyOf(pool.subnet.address) !== 'ipv4') {
+      throw new InputError(`upstream pool '${pool.name}' is IPv6 (${subnetText(pool.subnet)}), but the <upstream> naming it serves the IPv4 <private> ${cidrText(net.private!)}; name an IPv4 pool`);
+    }
+  }
+  const lease = spec ? await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease) : undefined;
   let lease6: Upstream6 | undefined;
   try {
-    checkNoOverlap(net.private, lease);
-    if (!previous || previous.lease.address !== lease.address) await admitLease(lease, 'upstream address');
-    if (!patch.hostReachable && hostAccessOf(ctx, lease) === 'allow') {
-      throw new InputError(
-        `${from} has "hostAccess": "allow", which a ${patch.kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
-      );
+    if (lease) {
+      checkNoOverlap(net.private!, lease);
+      if (previous?.lease?.address !== lease.address) await admitLease(lease, 'upstream address');
+      if (!patch.hostReachable && hostAccessOf(ctx, lease) === 'allow') {
+        throw new InputError(
+          `${from} has "hostAccess": "allow", which a ${patch.kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
+        );
+      }
+    } else if (previous?.lease) {
+      // No longer an IPv4 network: its address goes back.
+      await ctx.ipam.release(previous.lease, net.uuid);
     }
     lease6 = await reserve6(net, lease, previous, ctx);
   } catch (err) {
-    if (!previous) await ctx.ipam.release(lease, net.uuid);
+    if (lease && previous?.lease?.address !== lease.address) await ctx.ipam.release(lease, net.uuid);
     throw err;
   }
-  return { lease, ...(lease6 ? { lease6 } : {}), ...(previous ? { previous } : {}) };
+  return { ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}), ...(previous ? { previous } : {}) };
 }
 
 /**
@@ -62,7 +75,7 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<Leases & { previ
  * family and kind for its mode, on the same bridge (the router has one upstream side). A network
  * that is no longer dual-stack gives its IPv6 lease back.
  */
-async function reserve6(net: NetworkSpec, lease: Upstream, previous: NetworkRecord | undefined, ctx: Context): Promise<Upstream6 | undefined> {
+async function reserve6(net: NetworkSpec, lease: Upstream | undefined, previous: NetworkRecord | undefined, ctx: Context): Promise<Upstream6 | undefined> {
   const spec = net.upstream6;
   if (!spec || !net.private6) {
     if (previous?.lease6) await ctx.ipam.release(previous.lease6, net.uuid);
@@ -89,7 +102,7 @@ async function reserve6(net: NetworkSpec, lease: Upstream, previous: NetworkReco
       bridge = pool.bridge;
     }
   }
-  if (bridge !== undefined && bridge !== lease.bridge) {
+  if (bridge !== undefined && lease && bridge !== lease.bridge) {
     throw new InputError(`the IPv6 upstream is on bridge ${bridge} but the IPv4 one on ${lease.bridge}: a router has one upstream side, so give both the same bridge`);
   }
   const { mode, ...upstreamSpec } = spec;
@@ -112,7 +125,7 @@ async function reserve6(net: NetworkSpec, lease: Upstream, previous: NetworkReco
 }
 
 function recordOf(net: NetworkSpec, leases: Leases, phase: Phase): Omit<NetworkRecord, 'updated'> {
-  return { ...net, lease: leases.lease, ...(leases.lease6 ? { lease6: leases.lease6 } : {}), phase };
+  return { ...net, ...(leases.lease ? { lease: leases.lease } : {}), ...(leases.lease6 ? { lease6: leases.lease6 } : {}), phase };
 }
 
 /**
@@ -172,7 +185,7 @@ async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Prom
   // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
   if (net.dhcp || net.private6) {
     await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
-      network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
+      network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
       ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
     }));
   } else {
@@ -208,8 +221,9 @@ export function hostAccessOf(ctx: Context, lease: Upstream): 'deny' | 'allow' {
 export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: Context, guests: GuestRecord[] = ctx.guests.list()): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
-  const wanMtu = linkMtu(lease.bridge);
-  if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${lease.bridge} does not exist on this host`);
+  const wanBridge = upstreamBridgeOf({ ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}) });
+  const wanMtu = linkMtu(wanBridge);
+  if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${wanBridge} does not exist on this host`);
   // A patch the host cannot reach through needs no guard (and no query); each family's pool says
   // whether its guests may reach the host.
   const reachable = patchFor(net.patch).hostReachable;
@@ -218,10 +232,10 @@ export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: 
     return reachable && held !== undefined && hostAccessOf(ctx, held) === 'deny';
   };
   const hostAddresses = guarded('ipv4') || guarded('ipv6')
-    ? (await hostAddressesOn(lease.bridge)).filter((a) => guarded(familyOf(a)))
+    ? (await hostAddressesOn(wanBridge)).filter((a) => guarded(familyOf(a)))
     : [];
   return planRouter({
-    network: net, lease, ...(lease6 ? { lease6 } : {}), mtu: { lan: lanMtu, wan: wanMtu },
+    network: net, ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}), mtu: { lan: lanMtu, wan: wanMtu },
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(net, guests),
     hostAddresses,
@@ -248,7 +262,7 @@ export async function releaseNetwork(record: NetworkRecord, ctx: Context): Promi
     if (handle.netns.exists()) {
       throw new InputError(`network '${record.name}' is running (namespace ${handle.names.namespace} exists); stop it first with 'virsh net-destroy ${record.name}'`);
     }
-    await ctx.ipam.release(record.lease, record.uuid);
+    if (record.lease) await ctx.ipam.release(record.lease, record.uuid);
     if (record.lease6) await ctx.ipam.release(record.lease6, record.uuid);
     removeNftFile(handle.nftFile);
     rmSync(handle.dhcpDir, { recursive: true, force: true });

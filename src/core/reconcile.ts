@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { errorText } from '../domain/errors.js';
-import type { NetworkRecord } from '../domain/model.js';
+import { upstreamBridgeOf, upstreamText, type NetworkRecord } from '../domain/model.js';
 import { isNatnsHostDevice, NAMESPACE_PREFIX } from '../domain/names.js';
 import { dnsmasqPid } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
@@ -33,7 +33,7 @@ export async function check(ctx: Context, only?: string): Promise<Finding[]> {
   const records = ctx.records.list().filter((r) => only === undefined || r.name === only || r.uuid === only);
   for (const record of records) findings.push(...(await checkNetwork(record, ctx)).map((what) => ({ network: record.name, what })));
   const running = records.filter((r) => r.phase === 'running');
-  const bridges = [...new Set(running.flatMap((r) => [r.bridge, r.lease.bridge]))].sort();
+  const bridges = [...new Set(running.flatMap((r) => [r.bridge, upstreamBridgeOf(r)]))].sort();
   findings.push(...(await hostForwardDrops(bridges)).map((what) => ({ what })));
   if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   return findings;
@@ -49,7 +49,7 @@ async function checkNetwork(record: NetworkRecord, ctx: Context): Promise<string
     return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
   }
   const found = await inspect(record, ctx);
-  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
+  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${upstreamBridgeOf(record)} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
   if ((record.dhcp || record.private6) && dnsmasqPid(handle.dhcpDir) === undefined) out.push('dnsmasq is not running');
   return out;
@@ -169,7 +169,7 @@ export async function releaseUndefined(ctx: Context, defined?: { networks: Set<s
     if (networks.has(record.uuid) || ctx.network(record).netns.exists()) continue;
     try {
       await releaseNetwork(record, ctx);
-      actions.push(`released ${record.lease.address} of undefined network ${record.name}`);
+      actions.push(`released ${upstreamText(record)} of undefined network ${record.name}`);
     } catch (err) {
       errors.push(`${record.name}: ${errorText(err)}`);
     }

@@ -62,9 +62,10 @@ export interface NetworkSpec {
   uuid: string;
   /** The libvirt bridge guests plug into. */
   bridge: string;
-  /** The private gateway the router holds, with the subnet's prefix. */
-  private: Cidr;
-  upstream: UpstreamSpec;
+  /** The private gateway the router holds, with the subnet's prefix; absent: an IPv6-only network. */
+  private?: Cidr;
+  /** Where its IPv4 upstream address comes from; present exactly when `private` is. */
+  upstream?: UpstreamSpec;
   /** The IPv6 private gateway and its /64; absent: the network has no IPv6. */
   private6?: Cidr;
   /** Where its IPv6 upstream identity comes from; present exactly when `private6` is. */
@@ -100,7 +101,8 @@ export type Phase = 'starting' | 'running' | 'stopped' | 'failed';
 
 /** What natns keeps per network: the spec as validated, the lease it holds, and its phase. */
 export interface NetworkRecord extends NetworkSpec {
-  lease: Upstream;
+  /** The IPv4 upstream side, for a network with `private`. */
+  lease?: Upstream;
   /** The IPv6 upstream side, for a network with `private6`. */
   lease6?: Upstream6;
   phase: Phase;
@@ -194,4 +196,14 @@ export interface PortRecord {
   vm: string;
   vmUuid: string;
   mac: string;
+}
+
+/** The bridge a network's router joins upstream: both families share it. */
+export function upstreamBridgeOf(r: { lease?: Upstream; lease6?: Upstream }): string {
+  return (r.lease ?? r.lease6)!.bridge;
+}
+
+/** A network's upstream addresses, for messages and logs: '198.51.100.101', '2001:db8:100::100' or both. */
+export function upstreamText(r: { lease?: Upstream; lease6?: Upstream }): string {
+  return [r.lease?.address, r.lease6?.address].filter(Boolean).join(' and ');
 }

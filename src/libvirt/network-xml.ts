@@ -79,20 +79,24 @@ function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | '
   }
   const v4 = sides.findIndex((c) => familyOf(c.address) === 'ipv4');
   const v6 = sides.findIndex((c) => familyOf(c.address) === 'ipv6');
-  if (v4 < 0) throw new InputError('an IPv6-only network (no IPv4 <private>) is not supported yet; add an IPv4 <private> and <upstream>');
-  const privateCidr = sides[v4]!;
-  const upstream = readUpstream(ups[v4]!);
-  if (upstream.kind === 'fixed') checkNoOverlap(privateCidr, upstream);
+  // An IPv6-only network has no IPv4 side at all.
+  const privateCidr = v4 < 0 ? undefined : sides[v4]!;
+  const upstream = v4 < 0 ? undefined : readUpstream(ups[v4]!);
+  if (privateCidr && upstream?.kind === 'fixed') checkNoOverlap(privateCidr, upstream);
+  const ipv4 = privateCidr && upstream ? { private: privateCidr, upstream } : undefined;
   const ipv6 = v6 < 0 ? undefined : { private6: sides[v6]!, upstream6: readUpstream6(ups[v6]!, sides[v6]!) };
   const dhcpNode = single(nat, prefix, 'dhcp', false);
-  const dhcp = dhcpNode ? readDhcp(dhcpNode, privateCidr) : undefined;
+  if (dhcpNode && !privateCidr) {
+    throw new InputError('<dhcp> hands out IPv4 addresses, but the network has no IPv4 <private>; its IPv6 guests configure themselves from its router advertisements');
+  }
+  const dhcp = dhcpNode ? readDhcp(dhcpNode, privateCidr!) : undefined;
   const tproxyNode = single(nat, prefix, 'tproxy', false);
   const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
   const inputs = prefixedChildren(nat, prefix, 'input').map(readInput);
   return {
-    private: privateCidr, upstream, ...(ipv6 ?? {}), ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
+    ...(ipv4 ?? {}), ...(ipv6 ?? {}), ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
     ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}),
   };
 }

@@ -52,7 +52,7 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   const fresh = patchFor(link.kind).diffLink(link, desired, observed, peer, c);
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
-    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, ...(link.address ? [`addr add ${link.address} dev ${link.peer}`] : []));
     c.ns.push(...(link.addresses6 ?? []).map((a) => addAddress6(a, link.peer)));
     return true;
   }
@@ -80,7 +80,7 @@ function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
     c.differences.push(`${link.peer} holds ${extra}, which the plan does not`);
     c.ns.push(`addr del ${extra} dev ${link.peer}`);
   }
-  if (!have.includes(link.address)) {
+  if (link.address && !have.includes(link.address)) {
     c.differences.push(`${link.peer} lacks ${link.address}`);
     c.ns.push(`addr add ${link.address} dev ${link.peer}`);
   }
@@ -150,7 +150,7 @@ function diffTproxyRouting(desired: DesiredRouter, observed: ObservedRouter, c: 
   const v6 = (r: IpRoute) => r.pref !== undefined;
   const v4Routes = observed.tableRoutes.filter((r) => !v6(r));
   const v6Routes = observed.tableRoutes.filter(v6);
-  diffTproxyFamily(t, observed.namespace, observed.rules, v4Routes, { lines: c.ns, any: '0.0.0.0/0', label: '' }, c);
+  diffTproxyFamily(t?.ipv4 === false ? undefined : t, observed.namespace, observed.rules, v4Routes, { lines: c.ns, any: '0.0.0.0/0', label: '' }, c);
   if (t?.ipv6 || observed.rules6 !== undefined || v6Routes.some(isLocalDefault)) {
     diffTproxyFamily(t?.ipv6 ? t : undefined, observed.namespace, observed.rules6 ?? [], v6Routes, { lines: c.ns6, any: '::/0', label: 'IPv6 ' }, c);
   }

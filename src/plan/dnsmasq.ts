@@ -16,11 +16,11 @@ export interface DhcpPlan {
  */
 export function planDhcp(v: {
   network: string; namespace: string; dir: string;
-  private: Cidr; range?: DhcpRange;
+  private?: Cidr; range?: DhcpRange;
   private6?: Cidr;
   reservations: DhcpReservation[];
 }): DhcpPlan {
-  const gw = v.private.address;
+  const gw = v.private?.address;
   const conf = [
     `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
     `interface=${NS_LAN}`,
@@ -28,7 +28,7 @@ export function planDhcp(v: {
     'bind-interfaces',
     ...(v.range ? [
       `listen-address=${gw}`,
-      `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private.prefix)},1h`,
+      `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private!.prefix)},1h`,
       `dhcp-option=option:router,${gw}`,
       `dhcp-option=option:dns-server,${gw}`,
     ] : []),

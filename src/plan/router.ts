@@ -6,8 +6,8 @@ import { renderNft6 } from './nft6.js';
 
 export interface RouterInput {
   network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs' | 'private6'>;
-  /** The upstream side the network holds. */
-  lease: Upstream;
+  /** The IPv4 upstream side the network holds (absent: an IPv6-only network). */
+  lease?: Upstream;
   /** Its IPv6 upstream side, for a network with `private6`. */
   lease6?: Upstream6;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
@@ -27,7 +27,8 @@ export interface LinkPlan {
   /** veth: the bridge its host end joins. macvlan: its lower device. */
   master: string;
   mtu: number;
-  address: string;
+  /** Its IPv4 address; absent on an IPv6-only router. */
+  address?: string;
   /** The namespace end's MAC, stable per network. */
   mac: string;
   /**
@@ -51,6 +52,8 @@ export interface TproxyRouting {
   table: number;
   /** A dual-stack router diverts IPv6 too: the same rule and local route in the IPv6 tables. */
   ipv6?: boolean;
+  /** An IPv6-only router diverts no IPv4. */
+  ipv4?: false;
 }
 
 export interface DesiredRouter {
@@ -69,27 +72,28 @@ export interface DesiredRouter {
    * path: the host holds no address there by design and must stay deaf on it.
    */
   hostSettings: Record<string, string>;
-  /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare. */
-  nft: string;
+  /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare; absent on an IPv6-only router. */
+  nft?: string;
   /** Dual-stack networks only: the `ip6 natns` table, replaced in the same transaction. */
   nft6?: string;
 }
 
 export function planRouter(input: RouterInput): DesiredRouter {
-  const { network: net, lease } = input;
+  const { network: net } = input;
   const devices = hostDeviceNames(net.uuid);
   const kind = net.patch ?? 'veth';
   const sorted = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
   const oneToOne = sorted.filter((o) => familyOf(o.public) === 'ipv4');
   const hostAddresses = [...(input.hostAddresses ?? [])].sort();
+  const v4 = net.private && input.lease ? { private: net.private, lease: input.lease } : undefined;
   const v6 = net.private6 && input.lease6 ? { private6: net.private6, lease6: input.lease6 } : undefined;
   const lan: LinkPlan = {
     kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
-    address: cidrText(net.private), mac: routerMac(net.uuid, 'lan'),
+    ...(v4 ? { address: cidrText(v4.private) } : {}), mac: routerMac(net.uuid, 'lan'),
   };
   const wan: LinkPlan = {
-    kind, host: devices.wan, peer: NS_WAN, master: lease.bridge, mtu: input.mtu.wan,
-    address: cidrText(lease), mac: routerMac(net.uuid, 'wan'),
+    kind, host: devices.wan, peer: NS_WAN, master: (input.lease ?? input.lease6)!.bridge, mtu: input.mtu.wan,
+    ...(v4 ? { address: cidrText(v4.lease) } : {}), mac: routerMac(net.uuid, 'wan'),
   };
   const desired: DesiredRouter = {
     network: net.name,
@@ -99,23 +103,25 @@ export function planRouter(input: RouterInput): DesiredRouter {
     wan,
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
     // that route out through another interface than the one asking.
-    routes: [
-      { dst: 'default', via: lease.gateway, dev: NS_WAN },
+    routes: v4 ? [
+      { dst: 'default', via: v4.lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
-    ],
+    ] : [],
     // IPv6 ones are answered by proxy NDP, which needs no route: their rewrite happens before routing.
     proxyNeighbors: [...oneToOne, ...sorted.filter((o) => familyOf(o.public) === 'ipv6')].map((o) => o.public),
-    ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table } } : {}),
+    ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table, ...(v4 ? {} : { ipv4: false as const }) } } : {}),
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' },
+    sysctls: v4 ? { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' } : {},
     hostSettings: deafBridge(net.bridge),
-    nft: renderNft({
-      network: net.name, uuid: net.uuid, privateNet: subnetText(net.private), upstreamAddress: lease.address,
-      privateAddress: net.private.address, forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv4')),
-      hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv4'),
-      oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
-    }),
+    ...(v4 ? {
+      nft: renderNft({
+        network: net.name, uuid: net.uuid, privateNet: subnetText(v4.private), upstreamAddress: v4.lease.address,
+        privateAddress: v4.private.address, forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv4')),
+        hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv4'),
+        oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
+      }),
+    } : {}),
   };
   if (v6) addIPv6(desired, input, v6, hostAddresses);
   return desired;
@@ -279,6 +285,7 @@ function renderNft(v: {
  * a dual-stack router's `ip6` table goes in the same transaction.
  */
 export function nftReplaceScript(desired: DesiredRouter): string {
-  const v4 = `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${desired.nft}`;
+  // An IPv6-only router has no `ip` table: created if missing and deleted, in the same transaction.
+  const v4 = `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${desired.nft ?? ''}`;
   return desired.nft6 === undefined ? v4 : `${v4}table ip6 ${NFT_TABLE}\ndelete table ip6 ${NFT_TABLE}\n${desired.nft6}`;
 }

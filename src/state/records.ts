@@ -69,7 +69,8 @@ export function recordFacts(r: Omit<NetworkRecord, 'updated'> & { updated?: stri
  * network's upstream spec is its lease's pool, or the lease itself when it had none.
  */
 function upgrade(record: NetworkRecord): NetworkRecord {
-  if ('lease' in record) return record;
+  // An IPv6-only network's record holds lease6 alone.
+  if ('lease' in record || 'lease6' in record) return record;
   const { namespace: _namespace, upstream, ...rest } = record as unknown as { namespace: string; upstream: Upstream } & Omit<NetworkRecord, 'upstream' | 'lease'>;
   return {
     ...rest,

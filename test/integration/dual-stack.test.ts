@@ -64,6 +64,10 @@ function spawnIn(ns: string, file: string, args: string[]): Promise<void> {
   });
 }
 
+function spawnUdp6(ns: string, port: number): Promise<void> {
+  return spawnIn(ns, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), String(port), '-6']);
+}
+
 async function udp(ns: string, address: string, port: number): Promise<string | undefined> {
   const r = await sh('ip', ['netns', 'exec', ns, process.execPath, join(here, '..', 'helpers', 'udp-echo.mjs'), address, String(port)]);
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
@@ -237,4 +241,33 @@ test('every shape of the ip6 table natns renders is exactly what nft lists back 
     expect(load.stderr).toBe('');
     expect((await sh('ip', ['netns', 'exec', ns, 'nft', 'list', 'table', 'ip6', 'natns'])).stdout + '\n').toBe(plan.nft6);
   }
+});
+
+test('an IPv6-only network: guests configure themselves by SLAAC and reach the upstream host from the network\'s upstream IPv6 address; no IPv4 anywhere in its router', async () => {
+  const tcp6 = await sb.recorder(upstream, 8080, '', '::');
+  await spawnUdp6(upstream, 5353);
+  const net = defineNet(sb, '1', {
+    upstream: '<natns:upstream pool="default6"/>',
+  });
+  net.xml = net.xml.replace('<natns:private address="10.0.0.1" prefix="24"/>', '<natns:private address="fd00::1" prefix="64"/>');
+  await expectStarted(sb, net);
+  const m = (await list()).find((x) => x.network === net.name)!;
+  expect(m).toMatchObject({ private6: 'fd00::1/64', upstream6: { address: '2001:db8:100::100', mode: 'nat66' } });
+  expect(m).not.toHaveProperty('private');
+  expect(m).not.toHaveProperty('upstream');
+  const g = await sb.host('g1', net.bridge, '', undefined, '52:54:00:dd:06:01');
+  await sb.ipv6(g, '', undefined, true);
+  await until('a SLAAC address', async () => (await addresses6(g)).find((a) => a.dynamic && a.local.startsWith('fd00::')));
+  expect(await sb.connect(g, '2001:db8:100::1', 8080)).toBe('hello 2001:db8:100::100');
+  expect(await udp(g, '2001:db8:100::1', 5353)).toBe('echo 2001:db8:100::100');
+  expect(await sb.ping(g, '2001:db8:100::1')).toBe(true);
+  expect(tcp6.sources()).toEqual(['2001:db8:100::100']);
+  const ns = namespaceName(net.name);
+  expect((await sh('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'])).stdout.trim()).toBe('table ip6 natns');
+  expect((await sh('ip', ['-n', ns, '-4', 'addr', 'show', 'scope', 'global'])).stdout).toBe('');
+  expect((await sh('ip', ['-n', ns, '-4', 'route', 'show'])).stdout).toBe('');
+  expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual([]);
+  expect((await sb.cli(['list'])).stdout).toMatch(new RegExp(`${net.name} .* - +- +fd00::1/64 +2001:db8:100::100/64 `));
+  expect((await netDestroy(sb, net)).exitCode).toBe(0);
+  expect(await sb.leftovers()).toEqual([]);
 });

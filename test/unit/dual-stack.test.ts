@@ -338,3 +338,40 @@ test('a dual-stack router with a transparent proxy gets the IPv6 fwmark rule and
   // An IPv4-only one does not.
   expect(diffRouter(planRouter({ network: { name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 }, tproxy: { proto: 'tcp', ports: [80], toPort: 3128, mark: 1, table: 100 } }, lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' }, mtu: { lan: 1500, wan: 1500 } }), NOTHING).ns6).toEqual([]);
 });
+
+describe('IPv6-only networks', () => {
+  const xml = (extra = '') => networkXml({ name: 'n', uuid: UUID, bridge: 'virbr1' })
+    .replace('<natns:private address="10.0.0.1" prefix="24"/>', '<natns:private address="fd00::1" prefix="64"/>')
+    .replace('<natns:upstream pool="default"/>', `<natns:upstream pool="default6"/>${extra}`);
+  const spec = (extra = '') => readNetwork(child(parseXml(xml(extra), 't'), 'network')!).spec!;
+
+  test('one IPv6 <private> and its <upstream>: no IPv4 keys at all', () => {
+    const s = spec();
+    expect(s).toMatchObject({ private6: { address: 'fd00::1', prefix: 64 }, upstream6: { kind: 'pool', pool: 'default6', mode: 'nat66' } });
+    expect(Object.keys(s)).not.toContain('private');
+    expect(Object.keys(s)).not.toContain('upstream');
+  });
+
+  test('IPv4 DHCP is refused, in one line', () => {
+    expect(() => spec('<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>')).toThrow(/<dhcp> hands out IPv4 addresses, but the network has no IPv4 <private>/);
+  });
+
+  test('its router has IPv6 only: no IPv4 address, route, sysctl or table; the ip table is deleted in the same transaction (golden)', () => {
+    const plan = planRouter({
+      network: { name: 'v6', uuid: UUID, bridge: 'virbr1', private6: { address: 'fd00::1', prefix: 64 } },
+      lease6: { bridge: 'br0', address: '2001:db8:100::100', prefix: 64, gateway: '2001:db8:100::1', mode: 'nat66' },
+      mtu: { lan: 1500, wan: 1500 },
+    });
+    expect(plan.nft).toBeUndefined();
+    expect(plan.wan.master).toBe('br0');
+    const c = diffRouter(plan, NOTHING);
+    expect(c.ns).toEqual([
+      'link set lo up',
+      'link set lan addrgenmode none', 'link set lan up', 'addr add fd00::1/64 dev lan nodad', `addr add ${linkLocalFromMac(routerMac(UUID, 'lan'))}/64 dev lan nodad`,
+      'link set wan addrgenmode none', 'link set wan up', 'addr add 2001:db8:100::100/64 dev wan nodad', `addr add ${linkLocalFromMac(routerMac(UUID, 'wan'))}/64 dev wan nodad`,
+      'route replace default via 2001:db8:100::1 dev wan',
+    ]);
+    expect(Object.keys(c.sysctls).filter((k) => k.startsWith('net.ipv4'))).toEqual([]);
+    expect(nftReplaceScript(plan).startsWith('table ip natns\ndelete table ip natns\ntable ip6 natns\ndelete table ip6 natns\ntable ip6 natns {\n')).toBe(true);
+  });
+});
