@@ -158,11 +158,15 @@ test('drift in the IPv6 side is found and repaired: a lost address, route, sysct
 });
 
 test.each([
+  ['an IPv6 pool on the IPv4 element', 'v4:<natns:upstream pool="default6"/>', /upstream pool 'default6' is IPv6 \(2001:db8:100::\/64\), but the <upstream> naming it serves the IPv4 <private> 10.0.0.1\/24; name an IPv4 pool/],
   ['an IPv4 pool on the IPv6 element', '<natns:upstream pool="default"/>', /upstream pool 'default' is IPv4 \(198.51.100.0\/24\), but the <upstream> naming it serves the IPv6 <private> fd00::1\/64; name an IPv6 pool/],
   ['a pool of addresses for NPTv6', '<natns:upstream pool="default6" mode="nptv6"/>', /upstream pool 'default6' hands out single addresses, but mode="nptv6" needs a pool of routed prefixes/],
   ['an IPv6 upstream on another bridge', '<natns:upstream bridge="tstnobr0" address="2001:db8:100::120" prefix="64" gateway="fe80::1"/>', /the IPv6 upstream is on bridge tstnobr0 but the IPv4 one on tst[0-9a-f]+-pb: a router has one upstream side/],
 ])('refused at start begin: %s, in one line, with nothing leased or built', async (_what, upstream6, message) => {
-  const net = defineNet(sb, '1', { ipv6: { upstream: upstream6 } });
+  // An IPv6 pool on the IPv4 element is given with the IPv4 element itself.
+  const net = upstream6.startsWith('v4:')
+    ? defineNet(sb, '1', { upstream: upstream6.slice(3), ipv6: {} })
+    : defineNet(sb, '1', { ipv6: { upstream: upstream6 } });
   const r = await sb.hook([net.name, 'start', 'begin', '-'], net.xml);
   expect(r.exitCode).toBe(2);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
