@@ -33,7 +33,7 @@ function must(cmd: string, args: string[], input = ''): string {
  * the last one when the next client comes ('the server is busy'): then iperf3 -J reports an
  * error and no totals, and the run is repeated after a short pause.
  */
-function iperfGbps(ns: string, dst: string, streams: number): number {
+export function iperfGbps(ns: string, dst: string, streams: number): number {
   let last = '';
   for (let attempt = 0; attempt < 4; attempt++) {
     const r = spawnSync('ip', ['netns', 'exec', ns, 'iperf3', '-c', dst, '-p', '5201', '-t', String(SECONDS), '-P', String(streams), '-J'], { encoding: 'utf8' });

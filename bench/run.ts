@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startVsNSpec, throughputSpec } from './charts.js';
 import { dataplane } from './dataplane.js';
 import { etcdBench } from './etcd.js';
+import { dualStack } from './dual-stack.js';
 import { hookLatency } from './hook-latency.js';
 import { oneToOne } from './one-to-one.js';
 import * as progress from './progress.js';
@@ -17,7 +18,7 @@ import { hookFigures, ONLY_KEY, summary, verdicts, type Figures, type Measured, 
 import { virshStart } from './virsh-start.js';
 
 /**
- * `npm run bench`; BENCH_ONLY=hook,virsh,oneToOne,dataplane,scale,etcd runs a subset, BENCH_QUICK=1 a
+ * `npm run bench`; BENCH_ONLY=hook,virsh,oneToOne,dataplane,dualstack,scale,etcd runs a subset, BENCH_QUICK=1 a
  * smaller run, BENCH_RESULTS_DIR picks the folder (bench/results).
  */
 const PARTS: { name: PartName; label: string; run: () => Promise<unknown> }[] = [
@@ -25,6 +26,7 @@ const PARTS: { name: PartName; label: string; run: () => Promise<unknown> }[] = 
   { name: 'virshStart', label: 'virsh net-start / net-destroy', run: virshStart },
   { name: 'oneToOne', label: '1:1 NAT', run: oneToOne },
   { name: 'dataplane', label: 'data plane', run: dataplane },
+  { name: 'dualStack', label: 'dual stack', run: dualStack },
   { name: 'scale', label: 'scale', run: scale },
   // Starts an etcd of its own and builds an etcd3 variant of the hooks: run when named only.
   { name: 'etcd', label: 'etcd leases', run: etcdBench },

@@ -32,7 +32,8 @@ export async function run(options: { keep?: boolean; down?: boolean }): Promise<
     process.stdout.write('\nMappings (natns list):\n');
     process.stdout.write(table(
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'STATE'],
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.state]),
+      // The demo's networks are IPv4 ones.
+      rows.map((m) => [m.network, m.bridge, m.namespace, m.private!, `${m.upstream!.address}/${m.upstream!.prefix}`, m.state]),
     ));
     process.stdout.write('\nProof (each guest reports on its serial console; the upstream host answers with the source it saw):\n');
     process.stdout.write(table(
@@ -41,7 +42,7 @@ export async function run(options: { keep?: boolean; down?: boolean }): Promise<
     ));
     process.stdout.write('\nInbound (the upstream host fetches each network\'s published port, declared in the guest\'s metadata):\n');
     const inbound = [];
-    for (const m of rows) inbound.push([`http://${m.upstream.address}:${FORWARD_PORT}/`, await lab.fetchThroughForward(m.upstream.address)]);
+    for (const m of rows) inbound.push([`http://${m.upstream!.address}:${FORWARD_PORT}/`, await lab.fetchThroughForward(m.upstream!.address)]);
     process.stdout.write(table(['URL', 'ANSWER'], inbound));
     const seen = lab.upstreamSources();
     const distinct = new Set(probes.map((p) => p.tcp)).size === probes.length;

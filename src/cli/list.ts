@@ -1,25 +1,39 @@
 import { makeContext, type Context } from '../core/context.js';
 import { quickState } from '../core/status.js';
-import { cidrText, compareAddresses } from '../domain/address.js';
-import type { NetworkRecord } from '../domain/model.js';
+import { cidrText, compareAddresses, linkLocalFromMac, type Cidr } from '../domain/address.js';
+import type { NetworkRecord, Upstream } from '../domain/model.js';
+import { routerMac } from '../domain/names.js';
 import { table } from './output.js';
 
 export function mapping(record: NetworkRecord, ctx: Context) {
-  const { lease } = record;
   return {
     network: record.name,
     uuid: record.uuid,
     bridge: record.bridge,
     namespace: ctx.network(record).names.namespace,
-    private: cidrText(record.private),
-    upstream: {
-      address: lease.address,
-      prefix: lease.prefix,
-      bridge: lease.bridge,
-      gateway: lease.gateway,
-      ...(lease.pool ? { pool: lease.pool } : {}),
-    },
+    // An IPv6-only network has no IPv4 side to show.
+    ...(record.private && record.lease ? ipv4Mapping(record.private, record.lease) : {}),
+    ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state: quickState(record, ctx),
+  };
+}
+
+function ipv4Mapping(priv: Cidr, lease: Upstream) {
+  return {
+    private: cidrText(priv),
+    upstream: { address: lease.address, prefix: lease.prefix, bridge: lease.bridge, gateway: lease.gateway, ...(lease.pool ? { pool: lease.pool } : {}) },
+  };
+}
+
+function ipv6Mapping(record: NetworkRecord) {
+  const l = record.lease6!;
+  return {
+    private6: cidrText(record.private6!),
+    upstream6: {
+      address: l.address, prefix: l.prefix, bridge: l.bridge, gateway: l.gateway, ...(l.pool ? { pool: l.pool } : {}), mode: l.mode,
+      // The leased prefix is routed to the router's wan link-local address (stable: from its MAC).
+      ...(l.mode === 'nptv6' ? { nextHop: linkLocalFromMac(routerMac(record.uuid, 'wan')) } : {}),
+    },
   };
 }
 
@@ -34,13 +48,23 @@ export async function run(options: { allHosts?: boolean; json?: boolean }): Prom
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
+  // The IPv6 columns appear only where some network has IPv6, so IPv4-only hosts see what they saw.
+  const v6 = rows.some((m) => m.upstream6);
   process.stdout.write(
     table(
-      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'UPSTREAM-BRIDGE', 'STATE'],
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.upstream.bridge, m.state]),
+      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
+      rows.map((m) => [
+        m.network, m.bridge, m.namespace, m.private ?? '-', m.upstream ? `${m.upstream.address}/${m.upstream.prefix}` : '-',
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)!.bridge, m.state,
+      ]),
     ),
   );
   return 0;
+}
+
+/** `2001:db8:100::100/64`, or for NPTv6 the prefix and its mode: `2001:db8:200:1::/64 nptv6`. */
+export function upstream6Text(u: { address: string; prefix: number; mode: string }): string {
+  return `${u.address}/${u.prefix}${u.mode === 'nptv6' ? ' nptv6' : ''}`;
 }
 
 /** Every host's leases, from the shared store: who holds which upstream address. */

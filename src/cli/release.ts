@@ -1,6 +1,8 @@
 import { makeContext } from '../core/context.js';
 import { releaseGuest } from '../core/guest.js';
+import { publishedAt, targetOf } from '../core/forwards.js';
 import { releaseNetwork } from '../core/network.js';
+import { upstreamBridgeOf, upstreamText } from '../domain/model.js';
 
 export async function run(name: string, options: { force?: boolean; json?: boolean }): Promise<number> {
   const ctx = makeContext();
@@ -11,8 +13,8 @@ export async function run(name: string, options: { force?: boolean; json?: boole
   } else {
     const { adminForwards } = await releaseNetwork(record, ctx, { dropAdminForwards: options.force === true });
     released.push({
-      address: record.lease.address, bridge: record.lease.bridge, kind: 'network', owner: record.name,
-      droppedForwards: adminForwards.map((f) => `${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}`),
+      address: upstreamText(record), bridge: upstreamBridgeOf(record), kind: 'network', owner: record.name,
+      droppedForwards: adminForwards.map((f) => `${f.proto} ${publishedAt(record, { owner: 'admin', ...f })} -> ${targetOf({ owner: 'admin', ...f })}`),
     });
   }
   if (options.json) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
-import { forwardsOf, ownerName } from '../core/forwards.js';
+import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
 import { inspect } from '../core/status.js';
 import { errorText } from '../domain/errors.js';
@@ -10,7 +10,7 @@ import { NFT_TABLE } from '../domain/names.js';
 import type { Netns } from '../kernel/netns.js';
 import { parseLeases } from '../plan/dnsmasq.js';
 import { patchFor } from '../plan/patches/index.js';
-import { mapping } from './list.js';
+import { mapping, upstream6Text } from './list.js';
 
 async function proxyListening(ns: Netns, proto: Proto, port: number): Promise<boolean> {
   const r = await ns.run(['ss', '-H', proto === 'tcp' ? '-ltn' : '-lun', 'sport', '=', `:${port}`]);
@@ -36,8 +36,10 @@ function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac:
 /** Who holds the network's upstream address in the lease store, on which host. */
 async function leaseHolder(record: NetworkRecord, ctx: Context): Promise<{ backend: string; host?: string; owner?: string; uuid?: string; error?: string }> {
   const backend = ctx.config().ipam.backend;
+  // An IPv6-only network's lease is its IPv6 one.
+  const lease = record.lease ?? record.lease6!;
   try {
-    const held = await ctx.ipam.holder(record.lease.bridge, record.lease.address);
+    const held = await ctx.ipam.holder(lease.bridge, lease.address);
     return held ? { backend, host: held.owner.host ?? '?', owner: held.owner.name, uuid: held.owner.uuid } : { backend };
   } catch (err) {
     return { backend, error: errorText(err) };
@@ -71,10 +73,22 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
     `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
     `Bridge:          ${m.bridge}`,
     `Namespace:       ${m.namespace}`,
-    `Private gateway: ${m.private}`,
-    `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
-    `Lease:           ${leaseText(lease, record)}`,
   ];
+  if (m.private && m.upstream) {
+    out.push(
+      `Private gateway: ${m.private}`,
+      `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
+      `Lease:           ${leaseText(lease, record)}`,
+    );
+  }
+  if (m.private6 && m.upstream6) {
+    const u = m.upstream6;
+    out.push(
+      `Private IPv6:    ${m.private6}`,
+      `Upstream IPv6:   ${upstream6Text(u)} via ${u.gateway} on ${u.bridge}${u.pool ? ` (pool ${u.pool})` : ''}`,
+      ...(u.nextHop ? [`                 the upstream router must route ${u.address}/${u.prefix} via ${u.nextHop} on ${u.bridge}`] : []),
+    );
+  }
   const d = found.desired;
   if (d) out.push(patchFor(d.lan.kind).describe(d.lan, d.wan));
   out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
@@ -86,17 +100,21 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
     const listening = netns.exists() && (await proxyListening(netns, t.proto, t.toPort));
     out.push('', `Transparent proxy: ${t.proto} ports ${t.ports.join(',')} -> :${t.toPort} (fwmark ${t.mark}, table ${t.table}); ${listening ? 'a proxy is listening' : `NOTHING listens on ${t.toPort}: start one with natns exec ${record.name} -- ...`}`);
   }
-  const publics = ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.publicAddress).map((n) => `  ${n.publicAddress} <-> ${n.ip}  (guest ${g.name}, stateless)`));
+  const publics = oneToOneOf(record, ctx.guests.list()).map((o) => `  ${o.public} <-> ${o.private}  (${ownerName(ctx, o.owner)}, stateless)`);
   if (publics.length) out.push('', '1:1 addresses:', ...publics);
   const forwards = forwardsOf(ctx, record);
   out.push('', 'Forwards:', ...(forwards.length
-    ? forwards.map((f) => `  ${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}  (${ownerName(ctx, f.owner)})`)
+    ? forwards.map((f) => `  ${f.proto} ${publishedAt(record, f)} -> ${targetOf(f)}  (${ownerName(ctx, f.owner)})`)
     : ['  none']));
   if (netns.exists()) {
     for (const [title, argv] of [
       ['Addresses', ['ip', '-br', 'addr', 'show']],
       ['Routes', ['ip', 'route', 'show']],
-      ['nft', ['nft', 'list', 'table', 'ip', NFT_TABLE]],
+      ...(record.lease ? [['nft', ['nft', 'list', 'table', 'ip', NFT_TABLE]]] as const : []),
+      ...(record.lease6 ? [
+        ['IPv6 routes', ['ip', '-6', 'route', 'show']],
+        ['nft (IPv6)', ['nft', 'list', 'table', 'ip6', NFT_TABLE]],
+      ] as const : []),
     ] as const) {
       const r = await netns.run([...argv]);
       out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { InputError, NatnsError } from '../domain/errors.js';
 import {
-  broadcastAddress, compareAddresses, contains, networkAddress, parseAddress, parseCidr, subnetText, type Cidr,
+  broadcastAddress, compareAddresses, contains, isLinkLocal, networkAddress, parseAddress, parseCidr, parsePrefixLength, subnetText,
+  unusableIPv6, type Cidr,
 } from '../domain/address.js';
 import { printable } from '../domain/text.js';
 import { validateHostName, validateIfName, validatePoolName } from '../domain/validate.js';
@@ -20,6 +21,11 @@ export interface PoolConfig {
   last: string;
   /** Whether guests may reach this host's own addresses on the upstream bridge (default: no). */
   hostAccess: 'deny' | 'allow';
+  /**
+   * IPv6 only: the pool hands out routed prefixes of this length (first..last are their
+   * starts), for NPTv6 networks; absent: it hands out single addresses.
+   */
+  prefixLength?: number;
 }
 
 /** Where upstream leases live: files on this host (the default), or an etcd cluster shared by every host. */
@@ -161,31 +167,54 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
     if (typeof v !== 'string') throw new InputError(`${where} needs "${key}" as a string`);
     return v;
   };
-  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last', 'hostAccess']);
+  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last', 'hostAccess', 'prefixLength']);
   const extra = Object.keys(value).filter((k) => !known.has(k));
   if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')}`);
   const bridge = validateIfName(str('bridge'), `${where} bridge`);
-  const cidr = parseCidr(str('subnet'), `${where} subnet`);
+  // The subnet says the pool's family; every other address must be of it.
+  const family = str('subnet').includes(':') ? 'ipv6' : 'ipv4';
+  const cidr = parseCidr(str('subnet'), `${where} subnet`, family);
   const subnet = { address: networkAddress(cidr), prefix: cidr.prefix };
   const subnetName = subnetText(subnet);
-  const gateway = parseAddress(str('gateway'), `${where} gateway`);
-  const first = parseAddress(str('first'), `${where} first`);
-  const last = parseAddress(str('last'), `${where} last`);
-  for (const [key, addr] of [['gateway', gateway], ['first', first], ['last', last]] as const) {
+  const unusable = unusableIPv6(subnet.address);
+  if (unusable) throw new InputError(`${where}: subnet ${subnetName} is ${unusable}; upstream identities must be global (or unique local) addresses`);
+  if (value.prefixLength !== undefined && family === 'ipv4') throw new InputError(`${where}: "prefixLength" is for IPv6 pools of routed prefixes (NPTv6) only`);
+  const prefixLength = value.prefixLength === undefined ? undefined
+    : parsePrefixLength(String(value.prefixLength), `${where} prefixLength`, subnet.prefix + 1, 64);
+  const gateway = parseAddress(str('gateway'), `${where} gateway`, family);
+  // A prefix pool's range defaults to every prefix of its subnet.
+  const lastPrefix = () => networkAddress({ address: broadcastAddress(subnet), prefix: prefixLength! });
+  const first = prefixLength !== undefined && value.first === undefined ? subnet.address : parseAddress(str('first'), `${where} first`, family);
+  const last = prefixLength !== undefined && value.last === undefined ? lastPrefix() : parseAddress(str('last'), `${where} last`, family);
+  for (const [key, addr] of [['first', first], ['last', last]] as const) {
     if (!contains(subnet, addr)) {
       throw new InputError(`${where}: ${key} ${addr} is outside the pool's subnet ${subnetName}`);
     }
+    if (prefixLength !== undefined && networkAddress({ address: addr, prefix: prefixLength }) !== addr) {
+      throw new InputError(`${where}: ${key} ${addr} is not the start of a /${prefixLength}; a prefix pool hands out whole prefixes`);
+    }
   }
   if (compareAddresses(first, last) > 0) throw new InputError(`${where}: first ${first} comes after last ${last}`);
-  if (subnet.prefix < 31 && (first === subnet.address || last === broadcastAddress(subnet))) {
-    throw new InputError(`${where}: the range ${first}-${last} includes the network or broadcast address of ${subnetName}`);
-  }
-  if (compareAddresses(gateway, first) >= 0 && compareAddresses(gateway, last) <= 0) {
-    throw new InputError(`${where}: gateway ${gateway} lies inside the range ${first}-${last}; it must not be handed out`);
+  if (prefixLength !== undefined) {
+    // The prefixes are routed to the routers, so the upstream router is not inside them.
+    if (contains(subnet, gateway)) throw new InputError(`${where}: gateway ${gateway} lies inside the routed subnet ${subnetName}; give the upstream router's link-local or on-link address`);
+    const bad = isLinkLocal(gateway) ? undefined : unusableIPv6(gateway);
+    if (bad) throw new InputError(`${where}: gateway ${gateway} is ${bad}`);
+  } else {
+    if (!contains(subnet, gateway)) throw new InputError(`${where}: gateway ${gateway} is outside the pool's subnet ${subnetName}`);
+    if (family === 'ipv4' && subnet.prefix < 31 && (first === subnet.address || last === broadcastAddress(subnet))) {
+      throw new InputError(`${where}: the range ${first}-${last} includes the network or broadcast address of ${subnetName}`);
+    }
+    if (family === 'ipv6' && subnet.prefix < 127 && first === subnet.address) {
+      throw new InputError(`${where}: the range ${first}-${last} includes the subnet-router anycast address ${subnet.address}`);
+    }
+    if (compareAddresses(gateway, first) >= 0 && compareAddresses(gateway, last) <= 0) {
+      throw new InputError(`${where}: gateway ${gateway} lies inside the range ${first}-${last}; it must not be handed out`);
+    }
   }
   const hostAccess = value.hostAccess ?? 'deny';
   if (hostAccess !== 'deny' && hostAccess !== 'allow') throw new InputError(`${where}: "hostAccess" must be "deny" or "allow"`);
-  return { name, bridge, subnet, gateway, first, last, hostAccess };
+  return { name, bridge, subnet, gateway, first, last, hostAccess, ...(prefixLength !== undefined ? { prefixLength } : {}) };
 }
 
 /**

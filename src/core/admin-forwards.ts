@@ -1,4 +1,4 @@
-import { subnetText } from '../domain/address.js';
+import { familyOf, subnetText } from '../domain/address.js';
 import { InputError } from '../domain/errors.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
 import { isGuestAddress } from '../domain/validate.js';
@@ -8,8 +8,9 @@ import { refreshNetwork } from './network.js';
 
 /** `natns forward add`: kept in state and applied at once if the network runs. */
 export async function addAdminForward(ctx: Context, record: NetworkRecord, f: { proto: Proto; port: number; to: string; toPort: number }): Promise<void> {
-  if (!isGuestAddress(record.private, f.to)) {
-    throw new InputError(`--to ${f.to} is not a guest address of network ${record.name} (${subnetText(record.private)})`);
+  const priv = familyOf(f.to) === 'ipv6' ? record.private6 : record.private;
+  if (!priv || !isGuestAddress(priv, f.to)) {
+    throw new InputError(`--to ${f.to} is not a guest address of network ${record.name} (${priv ? subnetText(priv) : 'it has no IPv6'})`);
   }
   await ctx.withGuestsLock(async () => {
     checkPortFree(ctx, record, forwardsOf(ctx, record), f);

@@ -1,6 +1,7 @@
 import type { PoolConfig } from '../config/config.js';
 import { InputError } from '../domain/errors.js';
-import type { NetworkRecord, NetworkSpec, Upstream } from '../domain/model.js';
+import { contains, subnetText } from '../domain/address.js';
+import type { Nat6Mode, NetworkRecord, NetworkSpec, Upstream } from '../domain/model.js';
 import { isNatnsHostDevice } from '../domain/names.js';
 import { hostAddressesOn } from '../kernel/host.js';
 import { bridgePorts, isBridge, linkExists } from '../kernel/sysfs.js';
@@ -13,7 +14,8 @@ import type { Context } from './context.js';
  */
 export function admitBridges(net: NetworkSpec, previous: NetworkRecord | undefined, ctx: Context): { staleBridge: boolean } {
   const pools = [...ctx.config().pools.values()];
-  const upstreamBridge = net.upstream.kind === 'pool' ? ctx.config().pools.get(net.upstream.pool)?.bridge : net.upstream.bridge;
+  const first = (net.upstream ?? net.upstream6)!;
+  const upstreamBridge = first.kind === 'pool' ? ctx.config().pools.get(first.pool)?.bridge : first.bridge;
   const providerPool = pools.find((p) => p.bridge === net.bridge);
   if (net.bridge === upstreamBridge || providerPool) {
     throw new InputError(
@@ -37,20 +39,26 @@ export function admitBridges(net: NetworkSpec, previous: NetworkRecord | undefin
   return { staleBridge: true };
 }
 
-/** A fixed upstream address must not be an identity the segment already has: a pool's gateway. */
+/** A fixed upstream address (either family) must not be an identity the segment already has: a pool's gateway. */
 export function admitFixedAddress(net: NetworkSpec, pools: PoolConfig[]): void {
-  if (net.upstream.kind !== 'fixed') return;
-  const { address, bridge } = net.upstream;
-  const gatewayOf = pools.find((p) => p.bridge === bridge && p.gateway === address);
-  if (gatewayOf) throw new InputError(`upstream address ${address} is the gateway of pool '${gatewayOf.name}' on ${bridge}; give this network another address`);
+  for (const up of [net.upstream, net.upstream6]) {
+    if (up?.kind !== 'fixed') continue;
+    const { address, bridge } = up;
+    const gatewayOf = pools.find((p) => p.bridge === bridge && p.gateway === address);
+    if (gatewayOf) throw new InputError(`upstream address ${address} is the gateway of pool '${gatewayOf.name}' on ${bridge}; give this network another address`);
+  }
 }
 
 /**
  * After leasing: an address the host itself holds on the upstream bridge would start an ARP
  * fight with the host. One `ip` process, paid only by starts.
  */
-export async function admitLease(lease: Upstream, what: string): Promise<void> {
-  if ((await hostAddressesOn(lease.bridge)).includes(lease.address)) {
-    throw new InputError(`${what} ${lease.address} is this host's own address on ${lease.bridge}; give it another address, or take it out of the pool's range`);
+export async function admitLease(lease: Upstream & { mode?: Nat6Mode }, what: string): Promise<void> {
+  const held = await hostAddressesOn(lease.bridge);
+  // An NPTv6 prefix is routed to the router whole: no host address may lie inside it.
+  const clash = lease.mode === 'nptv6' ? held.find((a) => contains(lease, a)) : held.find((a) => a === lease.address);
+  if (clash !== undefined) {
+    const where = lease.mode === 'nptv6' ? `${what} ${subnetText(lease)} holds ${clash}, this host's own address` : `${what} ${lease.address} is this host's own address`;
+    throw new InputError(`${where} on ${lease.bridge}; give it another address, or take it out of the pool's range`);
   }
 }

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { InputError, NatnsError, withContext } from '../domain/errors.js';
-import type { AdminForward, GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
+import { cidrText, familyOf, subnetText } from '../domain/address.js';
+import { upstreamBridgeOf, upstreamText, type AdminForward, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
 import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { hostAddressesOn } from '../kernel/host.js';
@@ -16,40 +17,115 @@ import { admitBridges, admitFixedAddress, admitLease } from './admission.js';
 import type { Context, NetworkHandle } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 
+/** What a network holds upstream: its IPv4 lease, and its IPv6 one when it is dual-stack. */
+export interface Leases {
+  lease?: Upstream;
+  lease6?: Upstream6;
+}
+
 /**
  * Validate and lease, touching no network device: what `start begin` does, so a refusal costs
  * nothing. Idempotent: the `started` step runs it again in case `start begin` never ran for us.
  */
-async function reserve(net: NetworkSpec, ctx: Context): Promise<{ lease: Upstream; previous?: NetworkRecord }> {
+async function reserve(net: NetworkSpec, ctx: Context): Promise<Leases & { previous?: NetworkRecord }> {
   const previous = ctx.records.read(net.uuid);
   admitFixedAddress(net, [...ctx.config().pools.values()]);
-  const spec = net.upstream;
-  const upstreamBridge = spec.kind === 'pool' ? ctx.config().pools.get(spec.pool)?.bridge : spec.bridge;
-  const from = spec.kind === 'pool' ? `pool '${spec.pool}'` : 'the network metadata';
+  // Both families share the router's one upstream side: the first element names its bridge.
+  const first = (net.upstream ?? net.upstream6)!;
+  const upstreamBridge = first.kind === 'pool' ? ctx.config().pools.get(first.pool)?.bridge : first.bridge;
+  const from = first.kind === 'pool' ? `pool '${first.pool}'` : 'the network metadata';
   const patch = patchFor(net.patch);
   if (upstreamBridge !== undefined && !(patch.upstreamMustBeBridge ? isBridge(upstreamBridge) : linkExists(upstreamBridge))) {
     throw new InputError(
       `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
     );
   }
-  const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease);
+  const spec = net.upstream;
+  if (spec?.kind === 'pool') {
+    const pool = ctx.config().pools.get(spec.pool);
+    if (pool && familyOf(pool.subnet.address) !== 'ipv4') {
+      throw new InputError(`upstream pool '${pool.name}' is IPv6 (${subnetText(pool.subnet)}), but the <upstream> naming it serves the IPv4 <private> ${cidrText(net.private!)}; name an IPv4 pool`);
+    }
+  }
+  const lease = spec ? await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease) : undefined;
+  let lease6: Upstream6 | undefined;
   try {
-    checkNoOverlap(net.private, lease);
-    if (!previous || previous.lease.address !== lease.address) await admitLease(lease, 'upstream address');
-    if (!patch.hostReachable && hostAccessOf(ctx, lease) === 'allow') {
+    if (lease) {
+      checkNoOverlap(net.private!, lease);
+      if (previous?.lease?.address !== lease.address) await admitLease(lease, 'upstream address');
+      if (!patch.hostReachable && hostAccessOf(ctx, lease) === 'allow') {
+        throw new InputError(
+          `${from} has "hostAccess": "allow", which a ${patch.kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
+        );
+      }
+    } else if (previous?.lease) {
+      // No longer an IPv4 network: its address goes back.
+      await ctx.ipam.release(previous.lease, net.uuid);
+    }
+    lease6 = await reserve6(net, lease, previous, ctx);
+  } catch (err) {
+    if (lease && previous?.lease?.address !== lease.address) await ctx.ipam.release(lease, net.uuid);
+    throw err;
+  }
+  return { ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}), ...(previous ? { previous } : {}) };
+}
+
+/**
+ * The IPv6 upstream side of a dual-stack network, after its IPv4 one: from a pool of the right
+ * family and kind for its mode, on the same bridge (the router has one upstream side). A network
+ * that is no longer dual-stack gives its IPv6 lease back.
+ */
+async function reserve6(net: NetworkSpec, lease: Upstream | undefined, previous: NetworkRecord | undefined, ctx: Context): Promise<Upstream6 | undefined> {
+  const spec = net.upstream6;
+  if (!spec || !net.private6) {
+    if (previous?.lease6) await ctx.ipam.release(previous.lease6, net.uuid);
+    return undefined;
+  }
+  const private6 = cidrText(net.private6);
+  let bridge = spec.kind === 'fixed' ? spec.bridge : undefined;
+  if (spec.kind === 'pool') {
+    const pool = ctx.config().pools.get(spec.pool);
+    if (pool) {
+      const subnet = subnetText(pool.subnet);
+      if (familyOf(pool.subnet.address) !== 'ipv6') {
+        throw new InputError(`upstream pool '${pool.name}' is IPv4 (${subnet}), but the <upstream> naming it serves the IPv6 <private> ${private6}; name an IPv6 pool`);
+      }
+      if (spec.mode === 'nptv6' && pool.prefixLength === undefined) {
+        throw new InputError(`upstream pool '${pool.name}' hands out single addresses, but mode="nptv6" needs a pool of routed prefixes ("prefixLength": ${net.private6.prefix})`);
+      }
+      if (spec.mode === 'nat66' && pool.prefixLength !== undefined) {
+        throw new InputError(`upstream pool '${pool.name}' hands out /${pool.prefixLength} prefixes, for NPTv6: add mode="nptv6" to the <upstream>, or name a pool of addresses`);
+      }
+      if (pool.prefixLength !== undefined && pool.prefixLength !== net.private6.prefix) {
+        throw new InputError(`upstream pool '${pool.name}' hands out /${pool.prefixLength} prefixes, but NPTv6 translates the private /${net.private6.prefix} to a prefix of the same length`);
+      }
+      bridge = pool.bridge;
+    }
+  }
+  if (bridge !== undefined && lease && bridge !== lease.bridge) {
+    throw new InputError(`the IPv6 upstream is on bridge ${bridge} but the IPv4 one on ${lease.bridge}: a router has one upstream side, so give both the same bridge`);
+  }
+  const { mode, ...upstreamSpec } = spec;
+  const claimed = await ctx.ipam.claim(upstreamSpec, { uuid: net.uuid, name: net.name }, previous?.lease6);
+  const lease6: Upstream6 = { ...claimed, mode };
+  const fresh = previous?.lease6?.address !== lease6.address;
+  try {
+    checkNoOverlap(net.private6, lease6);
+    if (fresh) await admitLease(lease6, mode === 'nptv6' ? 'upstream IPv6 prefix' : 'upstream IPv6 address');
+    if (!patchFor(net.patch).hostReachable && hostAccessOf(ctx, lease6) === 'allow') {
       throw new InputError(
-        `${from} has "hostAccess": "allow", which a ${patch.kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
+        `pool '${lease6.pool}' has "hostAccess": "allow", which a ${patchFor(net.patch).kind} patch cannot give: the host never reaches its own macvlans' addresses; use <natns:patch type="veth"/> for this network`,
       );
     }
   } catch (err) {
-    if (!previous) await ctx.ipam.release(lease, net.uuid);
+    if (fresh) await ctx.ipam.release(lease6, net.uuid);
     throw err;
   }
-  return { lease, ...(previous ? { previous } : {}) };
+  return lease6;
 }
 
-function recordOf(net: NetworkSpec, lease: Upstream, phase: Phase): Omit<NetworkRecord, 'updated'> {
-  return { ...net, lease, phase };
+function recordOf(net: NetworkSpec, leases: Leases, phase: Phase): Omit<NetworkRecord, 'updated'> {
+  return { ...net, ...(leases.lease ? { lease: leases.lease } : {}), ...(leases.lease6 ? { lease6: leases.lease6 } : {}), phase };
 }
 
 /**
@@ -62,17 +138,20 @@ export async function prepareNetwork(net: NetworkSpec, ctx: Context): Promise<Ne
   return handle.withLock(async () => {
     const previous = ctx.records.read(net.uuid);
     const { staleBridge } = admitBridges(net, previous, ctx);
-    const { lease } = await reserve(net, ctx);
+    const leases = await reserve(net, ctx);
     try {
       checkpoint();
       await teardown(handle);
       checkpoint();
       if (staleBridge) await Netns.host.ipBatch([`link del ${net.bridge}`], `remove stale bridge ${net.bridge} left by an earlier failed start`);
-      return ctx.records.write(recordOf(net, lease, 'starting'));
+      return ctx.records.write(recordOf(net, leases, 'starting'));
     } catch (err) {
-      // A refused start keeps nothing a repair would have to clean: a lease claimed just now,
-      // with no record to own it, goes back (one from an earlier start stays with its record).
-      if (!previous) await ctx.ipam.release(lease, net.uuid);
+      // A refused start keeps nothing a repair would have to clean: leases claimed just now,
+      // with no record to own them, go back (those of an earlier start stay with its record).
+      if (!previous) {
+        if (leases.lease) await ctx.ipam.release(leases.lease, net.uuid);
+        if (leases.lease6) await ctx.ipam.release(leases.lease6, net.uuid);
+      }
       throw err;
     }
   });
@@ -88,14 +167,14 @@ export interface StartResult {
 export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<StartResult> {
   const handle = ctx.network(net);
   return handle.withLock(async () => {
-    const { lease } = await reserve(net, ctx);
+    const leases = await reserve(net, ctx);
     checkpoint();
-    ctx.records.write(recordOf(net, lease, 'starting'));
+    ctx.records.write(recordOf(net, leases, 'starting'));
     checkpoint();
     try {
-      const { desired, changes } = await buildRouter(net, lease, ctx);
+      const { desired, changes } = await buildRouter(net, leases, ctx);
       checkpoint();
-      const record = ctx.records.write(recordOf(net, lease, 'running'));
+      const record = ctx.records.write(recordOf(net, leases, 'running'));
       return { record, desired, changes };
     } catch (err) {
       const cleanup = await teardown(handle).then(() => undefined, (e: unknown) => e);
@@ -112,19 +191,20 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
 }
 
 /** Router, forwards and DHCP as the state says now; the caller holds the network lock. */
-async function buildRouter(net: NetworkSpec, lease: Upstream, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges; dnsmasq: 'started' | 'unchanged' | 'none' }> {
+async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Promise<{ desired: DesiredRouter; changes: RouterChanges; dnsmasq: 'started' | 'unchanged' | 'none' }> {
   const handle = ctx.network(net);
   const guests = ctx.guests.list();
-  const desired = await planFor(net, lease, ctx, guests);
+  const desired = await planFor(net, leases, ctx, guests);
   const changes = await ensureRouter(desired, handle.nftFile);
   checkpoint();
-  if (!net.dhcp) {
+  // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
+  if (!net.dhcp && !net.private6) {
     await stopDnsmasq(handle.dhcpDir);
     return { desired, changes, dnsmasq: 'none' };
   }
   const dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
-    network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
-    range: net.dhcp, reservations: reservationsOf(net, guests),
+    network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
+    ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
   }));
   return { desired, changes, dnsmasq };
 }
@@ -143,9 +223,9 @@ export async function repairNetwork(net: NetworkSpec, ctx: Context, seen: string
   return handle.withLock(async () => {
     try {
       unchangedSince(ctx, net.uuid, seen);
-      const { lease } = await reserve(net, ctx);
-      const record = ctx.records.write(recordOf(net, lease, 'running'));
-      return { record, ...(await buildRouter(net, lease, ctx)) };
+      const leases = await reserve(net, ctx);
+      const record = ctx.records.write(recordOf(net, leases, 'running'));
+      return { record, ...(await buildRouter(net, leases, ctx)) };
     } catch (err) {
       const wrapped = withContext(`network '${net.name}'`, err);
       if (err instanceof DnsmasqError) wrapped.message += "; the router is left up without DHCP: fix that and run 'natns check --repair' again";
@@ -172,7 +252,7 @@ export async function refreshNetwork(record: NetworkRecord, ctx: Context): Promi
   await ctx.network(record).withLock(async () => {
     const current = ctx.records.read(record.uuid);
     if (current?.phase !== 'running') return;
-    await buildRouter(current, current.lease, ctx);
+    await buildRouter(current, current, ctx);
   });
 }
 
@@ -188,18 +268,27 @@ export function hostAccessOf(ctx: Context, lease: Upstream): 'deny' | 'allow' {
 }
 
 /** The plan for a network, with MTUs read from its two bridges. */
-export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, guests: GuestRecord[] = ctx.guests.list()): Promise<DesiredRouter> {
+export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: Context, guests: GuestRecord[] = ctx.guests.list()): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
   if (lanMtu === undefined) throw new NatnsError(`bridge ${net.bridge} does not exist; libvirt should have created it before the 'started' hook`);
-  const wanMtu = linkMtu(lease.bridge);
-  if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${lease.bridge} does not exist on this host`);
-  // A patch the host cannot reach through needs no guard (and no query).
-  const guarded = patchFor(net.patch).hostReachable && hostAccessOf(ctx, lease) === 'deny';
+  const wanBridge = upstreamBridgeOf({ ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}) });
+  const wanMtu = linkMtu(wanBridge);
+  if (wanMtu === undefined) throw new NatnsError(`upstream bridge ${wanBridge} does not exist on this host`);
+  // A patch the host cannot reach through needs no guard (and no query); each family's pool says
+  // whether its guests may reach the host.
+  const reachable = patchFor(net.patch).hostReachable;
+  const guarded = (family: 'ipv4' | 'ipv6') => {
+    const held = family === 'ipv4' ? lease : lease6;
+    return reachable && held !== undefined && hostAccessOf(ctx, held) === 'deny';
+  };
+  const hostAddresses = guarded('ipv4') || guarded('ipv6')
+    ? (await hostAddressesOn(wanBridge)).filter((a) => guarded(familyOf(a)))
+    : [];
   return planRouter({
-    network: net, lease, mtu: { lan: lanMtu, wan: wanMtu },
+    network: net, ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}), mtu: { lan: lanMtu, wan: wanMtu },
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(net, guests),
-    hostAddresses: guarded ? await hostAddressesOn(lease.bridge) : [],
+    hostAddresses,
   });
 }
 
@@ -235,11 +324,12 @@ export async function releaseNetwork(record: NetworkRecord, ctx: Context, option
     }
     const adminForwards = ctx.adminForwards.readOrSkip(record.uuid) ?? [];
     if (adminForwards.length > 0 && !options.dropAdminForwards) {
-      const list = adminForwards.map((f) => `${f.proto} ${record.lease.address}:${f.port} -> ${f.to}:${f.toPort}`).join(', ');
+      const list = adminForwards.map((f) => `${f.proto} ${upstreamText(record)}:${f.port} -> ${f.to}:${f.toPort}`).join(', ');
       throw new InputError(`network '${record.name}' has ${adminForwards.length} admin forward${adminForwards.length === 1 ? '' : 's'} that would be lost with its lease (${list}); ` +
         `release it with --force to drop them, or remove them first with 'natns forward remove'`);
     }
-    await ctx.ipam.release(record.lease, record.uuid);
+    if (record.lease) await ctx.ipam.release(record.lease, record.uuid);
+    if (record.lease6) await ctx.ipam.release(record.lease6, record.uuid);
     removeNftFile(handle.nftFile);
     rmSync(handle.dhcpDir, { recursive: true, force: true });
     ctx.adminForwards.remove(record.uuid);

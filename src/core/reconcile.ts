@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorText, NatnsError } from '../domain/errors.js';
-import type { Lease, NetworkRecord } from '../domain/model.js';
+import { upstreamBridgeOf, upstreamText, type Lease, type NetworkRecord } from '../domain/model.js';
 import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX, namespaceName } from '../domain/names.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
@@ -58,7 +58,7 @@ export async function check(ctx: Context, only?: string, libvirt?: LibvirtNetwor
     findings.push(...(await checkNetwork(record, ctx, says)).map((what) => ({ network: record.name, what })));
   }
   const running = records.filter((r) => r.phase === 'running');
-  const bridges = [...new Set(running.flatMap((r) => [r.bridge, r.lease.bridge]))].sort();
+  const bridges = [...new Set(running.flatMap((r) => [r.bridge, upstreamBridgeOf(r)]))].sort();
   findings.push(...(await hostForwardDrops(bridges)).map((what) => ({ what })));
   if (only === undefined) findings.push(...(await orphans(ctx)).map((o) => ({ what: o.what })));
   // Every state file that could not be used (all of them when checking everything).
@@ -97,9 +97,9 @@ async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'activ
     return left.length ? [`the network is ${record.phase} but its router is still present: ${left.join(', ')}`] : [];
   }
   const found = await inspect(record, ctx);
-  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${record.lease.bridge} is gone`];
+  if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${upstreamBridgeOf(record)} is gone`];
   const out = [...found.changes.conflicts, ...found.changes.differences];
-  const dhcp = record.dhcp ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+  const dhcp = record.dhcp || record.private6 ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   if (dhcp) out.push(dhcp);
   return out;
 }
@@ -276,13 +276,13 @@ export async function releaseUndefined(
   for (const record of ctx.records.list()) {
     if (networks.has(record.uuid) || ctx.network(record).netns.exists()) continue;
     if (options.dryRun) {
-      actions.push(`would release ${record.lease.address} of undefined network ${record.name}`);
+      actions.push(`would release ${upstreamText(record)} of undefined network ${record.name}`);
       continue;
     }
     try {
       // libvirt forgot the network: nothing could ever use its forwards again.
       await releaseNetwork(record, ctx, { dropAdminForwards: true });
-      actions.push(`released ${record.lease.address} of undefined network ${record.name}`);
+      actions.push(`released ${upstreamText(record)} of undefined network ${record.name}`);
     } catch (err) {
       errors.push(`${record.name}: ${errorText(err)}`);
     }

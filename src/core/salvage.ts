@@ -1,5 +1,6 @@
+import { familyOf } from '../domain/address.js';
 import { errorText } from '../domain/errors.js';
-import type { NetworkSpec, UpstreamSpec } from '../domain/model.js';
+import { upstreamBridgeOf, upstreamText, type NetworkSpec, type UpstreamSpec } from '../domain/model.js';
 import { type BadFile } from '../sys/bad-files.js';
 import { moveAside } from '../sys/files.js';
 import type { Context } from './context.js';
@@ -51,30 +52,37 @@ export async function salvage(ctx: Context, libvirt: LibvirtNetworks): Promise<{
     await attempt(`rebuilding the record of network ${uuid}`, async () => {
       const spec = await libvirt.spec(uuid);
       // Undefined in libvirt: gc releases what it held. No lease: its next start leases one.
-      const held = spec && (await ctx.ipam.leases()).find((l) => l.owner.uuid === uuid && l.owner.kind !== 'guest');
-      if (!spec || !held) return;
+      const held = spec ? (await ctx.ipam.leases()).filter((l) => l.owner.uuid === uuid && l.owner.kind !== 'guest') : [];
+      if (!spec || held.length === 0) return;
+      const owner = { uuid, name: spec.name };
+      const heldOf = (family: 'ipv4' | 'ipv6') => held.find((l) => familyOf(l.address) === family);
       await ctx.network(spec).withLock(async () => {
-        const lease = await ctx.ipam.claim(spec.upstream, { uuid, name: spec.name }, held);
-        ctx.records.write({ ...spec, lease, phase: 'stopped' });
-        actions.push(`rebuilt the record of network ${spec.name} from libvirt (upstream ${lease.address} on ${lease.bridge})`);
+        const lease = spec.upstream ? await ctx.ipam.claim(spec.upstream, owner, heldOf('ipv4')) : undefined;
+        const lease6 = spec.upstream6 ? { ...(await ctx.ipam.claim(spec.upstream6, owner, heldOf('ipv6'))), mode: spec.upstream6.mode } : undefined;
+        const record = { ...spec, ...(lease ? { lease } : {}), ...(lease6 ? { lease6 } : {}), phase: 'stopped' as const };
+        ctx.records.write(record);
+        actions.push(`rebuilt the record of network ${spec.name} from libvirt (upstream ${upstreamText(record)} on ${upstreamBridgeOf(record)})`);
       });
     });
   }
   const lost = new Set(moved.filter((b) => b.kind === 'lease').map((b) => b.key));
   if (lost.size === 0) return { actions, errors };
   const records = ctx.records.list();
-  for (const r of records.filter((x) => lost.has(`${x.lease.bridge}/${x.lease.address}`))) {
-    await attempt(`rewriting the lease of network ${r.name}`, async () => {
-      const lease = await ctx.ipam.claim(r.upstream, { uuid: r.uuid, name: r.name }, r.lease);
-      if (lease.address !== r.lease.address || lease.bridge !== r.lease.bridge) ctx.records.write({ ...r, lease });
-      actions.push(`rewrote the lease of ${lease.address} on ${lease.bridge} for network ${r.name}`);
-    });
+  for (const r of records) {
+    for (const [lease, spec, key] of [[r.lease, r.upstream, 'lease'], [r.lease6, r.upstream6, 'lease6']] as const) {
+      if (!lease || !spec || !lost.has(`${lease.bridge}/${lease.address}`)) continue;
+      await attempt(`rewriting the lease of network ${r.name}`, async () => {
+        const claimed = await ctx.ipam.claim(spec, { uuid: r.uuid, name: r.name }, lease);
+        if (claimed.address !== lease.address || claimed.bridge !== lease.bridge) ctx.records.write({ ...r, [key]: { ...lease, ...claimed } });
+        actions.push(`rewrote the lease of ${claimed.address} on ${claimed.bridge} for network ${r.name}`);
+      });
+    }
   }
   for (const g of ctx.guests.list()) {
     for (const n of g.networks) {
       const net = records.find((r) => r.name === n.network);
-      if (!net || !n.publicAddress || !lost.has(`${net.lease.bridge}/${n.publicAddress}`)) continue;
-      const up = net.lease;
+      const up = n.publicAddress && familyOf(n.publicAddress) === 'ipv6' ? net?.lease6 : net?.lease;
+      if (!up || !n.publicAddress || !lost.has(`${up.bridge}/${n.publicAddress}`)) continue;
       const spec: UpstreamSpec = n.public?.pool
         ? { kind: 'pool', pool: n.public.pool }
         : { kind: 'fixed', bridge: up.bridge, address: n.publicAddress, prefix: up.prefix, gateway: up.gateway };

@@ -1,4 +1,4 @@
-import type { NetworkRecord } from '../domain/model.js';
+import { upstreamBridgeOf, type NetworkRecord } from '../domain/model.js';
 import { observeRouter } from '../kernel/observe.js';
 import { linkExists, linkMaster, linkMtu, namespaceExists } from '../kernel/sysfs.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
@@ -22,13 +22,13 @@ export function quickState(record: NetworkRecord, ctx: Context): MappingState {
     const present = [namespaceExists(names.namespace), linkExists(names.hostDevices.lan), linkExists(names.hostDevices.wan)];
     return present.some(Boolean) ? 'drift' : 'down';
   }
-  return patchFor(record.patch).wired(names, { lan: record.bridge, wan: record.lease.bridge }, sysfs) ? 'up' : 'drift';
+  return patchFor(record.patch).wired(names, { lan: record.bridge, wan: upstreamBridgeOf(record) }, sysfs) ? 'up' : 'drift';
 }
 
 /** The router a running record should have; undefined when its bridges are gone (network down). */
 export async function desiredFromRecord(record: NetworkRecord, ctx: Context): Promise<DesiredRouter | undefined> {
-  if (linkMtu(record.bridge) === undefined || linkMtu(record.lease.bridge) === undefined) return undefined;
-  return planFor(record, record.lease, ctx);
+  if (linkMtu(record.bridge) === undefined || linkMtu(upstreamBridgeOf(record)) === undefined) return undefined;
+  return planFor(record, record, ctx);
 }
 
 export interface Inspection {

@@ -118,6 +118,35 @@ export function isHostAddress(c: Cidr): boolean {
   return c.address !== networkAddress(c) && c.address !== broadcastAddress(c);
 }
 
+/**
+ * Why an IPv6 address cannot be a network's own (private gateway, upstream address, pool
+ * address): link-local and multicast addresses are not routable identities, and the unspecified,
+ * loopback and IPv4-mapped ones are not addresses a router can hold. Undefined when it can.
+ */
+export function unusableIPv6(address: string): string | undefined {
+  if (familyOf(address) !== 'ipv6') return undefined;
+  const names: Record<string, string> = {
+    linkLocal: 'a link-local address (fe80::/10)', multicast: 'a multicast address (ff00::/8)',
+    unspecified: 'the unspecified address', loopback: 'the loopback address', ipv4Mapped: 'an IPv4-mapped address',
+  };
+  return names[ipaddr.parse(address).range()];
+}
+
+export function isLinkLocal(address: string): boolean {
+  return familyOf(address) === 'ipv6' && ipaddr.parse(address).range() === 'linkLocal';
+}
+
+/**
+ * The modified EUI-64 link-local address of a MAC (RFC 4291, appendix A): what the kernel would
+ * have made itself, written down so a router whose devices make none (addrgenmode none) still
+ * has the same stable link-local address after every rebuild.
+ */
+export function linkLocalFromMac(mac: string): string {
+  const b = mac.split(':').map((h) => parseInt(h, 16));
+  const bytes = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, b[0]! ^ 0x02, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
+  return canonical(ipaddr.fromByteArray(bytes).toString());
+}
+
 export function compareAddresses(a: string, b: string): number {
   const x = toBigInt(a), y = toBigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;

@@ -21,6 +21,16 @@ export type UpstreamSpec =
 
 export type FixedUpstream = Extract<UpstreamSpec, { kind: 'fixed' }>;
 
+/**
+ * How a network's IPv6 traffic leaves. nat66: SNAT to the network's own upstream IPv6 address,
+ * as for IPv4. nptv6: the private /64 is rewritten 1:1 to a /64 leased to the network, so every
+ * guest keeps a public identity of its own in both directions.
+ */
+export type Nat6Mode = 'nat66' | 'nptv6';
+
+/** The IPv6 upstream element: a pool or fixed, as for IPv4, and the translation mode. */
+export type UpstreamSpec6 = UpstreamSpec & { mode: Nat6Mode };
+
 /** Divert guests' traffic to these ports to a transparent proxy listening in the namespace. */
 export interface TproxySpec {
   proto: Proto;
@@ -52,9 +62,14 @@ export interface NetworkSpec {
   uuid: string;
   /** The libvirt bridge guests plug into. */
   bridge: string;
-  /** The private gateway the router holds, with the subnet's prefix. */
-  private: Cidr;
-  upstream: UpstreamSpec;
+  /** The private gateway the router holds, with the subnet's prefix; absent: an IPv6-only network. */
+  private?: Cidr;
+  /** Where its IPv4 upstream address comes from; present exactly when `private` is. */
+  upstream?: UpstreamSpec;
+  /** The IPv6 private gateway and its /64; absent: the network has no IPv6. */
+  private6?: Cidr;
+  /** Where its IPv6 upstream identity comes from; present exactly when `private6` is. */
+  upstream6?: UpstreamSpec6;
   /** A DHCP range served by dnsmasq inside the namespace; absent: no DHCP. */
   dhcp?: DhcpRange;
   tproxy?: TproxySpec;
@@ -73,12 +88,23 @@ export interface Upstream {
   pool?: string;
 }
 
+/**
+ * The IPv6 upstream side. nat66: `address` is the router's upstream address on a link of
+ * `prefix`. nptv6: `address`/`prefix` is the routed prefix the private /64 is translated to.
+ */
+export interface Upstream6 extends Upstream {
+  mode: Nat6Mode;
+}
+
 /** starting: lease reserved at `start begin`; running: router built; stopped; failed. */
 export type Phase = 'starting' | 'running' | 'stopped' | 'failed';
 
 /** What natns keeps per network: the spec as validated, the lease it holds, and its phase. */
 export interface NetworkRecord extends NetworkSpec {
-  lease: Upstream;
+  /** The IPv4 upstream side, for a network with `private`. */
+  lease?: Upstream;
+  /** The IPv6 upstream side, for a network with `private6`. */
+  lease6?: Upstream6;
   phase: Phase;
   updated: string;
 }
@@ -116,11 +142,20 @@ export interface GuestOnNetwork {
   mac: string;
   /** The reserved address (DHCP reservation, and the target of its forwards). */
   ip?: string;
+  /** The reserved IPv6 address on a dual-stack network (DHCPv6 reservation, target of its IPv6 forwards). */
+  ip6?: string;
   forwards: PortForward[];
   /** 1:1 NAT: a public address of its own, fixed or from a pool. */
   public?: { address?: string; pool?: string };
+  /**
+   * A second <public>, for the other family. A pool's family is known only from the config, so
+   * the guest's start sorts pool-given ones into `public` (IPv4) and `public6` (IPv6).
+   */
+  public6?: { address?: string; pool?: string };
   /** The public address actually leased (set when the guest starts). */
   publicAddress?: string;
+  /** The public IPv6 address actually leased. */
+  publicAddress6?: string;
 }
 
 /** A guest with natns metadata, validated. */
@@ -153,9 +188,11 @@ export interface OneToOne {
   public: string;
 }
 
+/** A guest's reserved addresses on one network, by MAC: IPv4 (DHCP), IPv6 (DHCPv6), or both. */
 export interface DhcpReservation {
   mac: string;
-  ip: string;
+  ip?: string;
+  ip6?: string;
 }
 
 /** A guest interface plugged into a network, from the network hook's port-created event. */
@@ -164,4 +201,14 @@ export interface PortRecord {
   vm: string;
   vmUuid: string;
   mac: string;
+}
+
+/** The bridge a network's router joins upstream: both families share it. */
+export function upstreamBridgeOf(r: { lease?: Upstream; lease6?: Upstream }): string {
+  return (r.lease ?? r.lease6)!.bridge;
+}
+
+/** A network's upstream addresses, for messages and logs: '198.51.100.101', '2001:db8:100::100' or both. */
+export function upstreamText(r: { lease?: Upstream; lease6?: Upstream }): string {
+  return [r.lease?.address, r.lease6?.address].filter(Boolean).join(' and ');
 }

@@ -1,9 +1,9 @@
 import { makeContext } from '../core/context.js';
 import { dropBridgeAfterFailedStart, prepareNetwork, startNetwork, stopNetwork } from '../core/network.js';
 import { errorText, InputError, NatnsError } from '../domain/errors.js';
+import { upstreamText, type NetworkSpec } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import { NETWORK_NS_URI } from '../libvirt/network-xml.js';
-import type { NetworkSpec } from '../domain/model.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { log } from '../sys/log.js';
 import { spawned } from '../sys/run.js';
@@ -29,11 +29,11 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
     const event = `${op} ${sub}`;
     if (event === 'start begin') {
       const record = await prepareNetwork(net, ctx);
-      done(event, net, started, { upstream: record.lease.address });
+      done(event, net, started, { upstream: upstreamText(record) });
     } else if (event === 'started begin') {
       try {
         const result = await startNetwork(net, ctx);
-        done(event, net, started, { upstream: result.record.lease.address, changes: result.changes.differences.length });
+        done(event, net, started, { upstream: upstreamText(result.record), changes: result.changes.differences.length });
       } catch (err) {
         await dropBridgeAfterFailedStart(net.bridge).catch((e: unknown) => {
           log().error('could not remove bridge after failed start', { network: net.name, error: errorText(e) });

@@ -23,7 +23,7 @@ const DOMAIN = `<domain type="kvm"><name>warm</name><uuid>${UUID}</uuid><metadat
 export async function warmHookCode(): Promise<void> {
   const net = readNetworkHookCall(['warm', 'started', 'begin', '-'], NETWORK).network.spec!;
   const guest = readDomain(child(parseXml(DOMAIN, 'warm-up domain'), 'domain')!).spec!;
-  if (net.upstream.kind !== 'fixed') throw new Error('warm-up network needs a fixed upstream');
+  if (net.upstream?.kind !== 'fixed') throw new Error('warm-up network needs a fixed upstream');
   const { kind: _kind, ...lease } = net.upstream;
   const desired = planRouter({
     network: net, lease, mtu: { lan: 1500, wan: 1500 },
@@ -32,7 +32,7 @@ export async function warmHookCode(): Promise<void> {
   diffRouter(desired, NOTHING);
   nftReplaceScript(desired);
   planDhcp({
-    network: net.name, namespace: desired.namespace, dir: '/nonexistent', private: net.private,
+    network: net.name, namespace: desired.namespace, dir: '/nonexistent', private: net.private!,
     range: net.dhcp!, reservations: guest.networks.map((n) => ({ mac: n.mac, ip: n.ip! })),
   });
   await run('true', []);

@@ -1,11 +1,10 @@
 import { join } from 'node:path';
-import { compareAddresses } from '../domain/address.js';
 import type { HostConfig, PoolConfig } from '../config/config.js';
 import { InputError } from '../domain/errors.js';
 import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
 import { checkpoint } from '../sys/checkpoint.js';
 import { withLock } from '../sys/lock.js';
-import { lowestFree, rangeSize } from './allocator.js';
+import { lowestFree, poolShape, rangeSize } from './allocator.js';
 import type { FileLeaseStore } from './leases.js';
 
 /** The address an owner had before: where on the upstream side, nothing more is needed. */
@@ -70,20 +69,21 @@ export class FileIpam implements Ipam {
   }
 
   private leaseFromPool(pool: PoolConfig, owner: LeaseOwner, previous: Previous | undefined): Upstream {
+    const shape = poolShape(pool);
     const fromPool = (address: string): Upstream => ({
-      bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
+      bridge: pool.bridge, address, prefix: shape.prefix, gateway: pool.gateway, pool: pool.name,
     });
-    const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
+    const inRange = shape.inRange;
     const candidates = previous && previous.bridge === pool.bridge && inRange(previous.address)
       ? [previous.address]
       : this.store.leasesOf(pool.bridge, owner.uuid).filter(inRange);
     for (const a of candidates) {
       if (this.store.claim(pool.bridge, a, { ...owner, pool: pool.name }) === undefined) return fromPool(a);
     }
-    const address = lowestFree(pool.first, pool.last, this.store.used(pool.bridge));
+    const address = lowestFree(pool.first, pool.last, this.store.used(pool.bridge), shape.step);
     if (address === undefined) {
       throw new InputError(
-        `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased; widen the pool in the natns config or free an address with 'natns release NETWORK'`,
+        `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last, shape.step)} ${shape.units} ${pool.first}-${pool.last} are leased; widen the pool in the natns config or free an address with 'natns release NETWORK'`,
       );
     }
     const other = this.store.claim(pool.bridge, address, { ...owner, pool: pool.name });

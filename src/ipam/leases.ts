@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAddress } from '../domain/address.js';
+import { familyOf, isAddress, type Family } from '../domain/address.js';
 import { NatnsError } from '../domain/errors.js';
 import type { Lease, LeaseOwner } from '../domain/model.js';
 import { badFiles as processBadFiles, badFileText, type BadFiles } from '../sys/bad-files.js';
@@ -45,7 +45,8 @@ export class FileLeaseStore {
     if (current !== undefined && current.uuid !== owner.uuid) return current;
     // Index first: a crash between the two leaves an index entry that the lease check ignores,
     // never a lease nobody can find.
-    if (this.indexed(bridge, owner.uuid) !== address) writeFileAtomic(this.ownerFile(bridge, owner.uuid), `${address}\n`);
+    const family = familyOf(address);
+    if (this.indexed(bridge, owner.uuid, family) !== address) writeFileAtomic(this.ownerFile(bridge, owner.uuid, family), `${address}\n`);
     if (current !== undefined || createExclusive(this.file(bridge, address), JSON.stringify(owner) + '\n')) return undefined;
     // Created since our read (not by natns: its claims of one bridge hold the bridge's lock).
     const now = this.holder(bridge, address);
@@ -53,14 +54,15 @@ export class FileLeaseStore {
     return now.uuid === owner.uuid ? undefined : now;
   }
 
-  private ownerFile(bridge: string, uuid: string): string {
-    return join(this.dir, bridge, '.owners', uuid);
+  /** One index entry per family: a dual-stack network (or guest) holds one address of each on a bridge. */
+  private ownerFile(bridge: string, uuid: string, family: Family): string {
+    return join(this.dir, bridge, '.owners', family === 'ipv6' ? `${uuid}.ipv6` : uuid);
   }
 
   /** The address the owner index names for `uuid`, if any. */
-  private indexed(bridge: string, uuid: string): string | undefined {
+  private indexed(bridge: string, uuid: string, family: Family): string | undefined {
     try {
-      const text = readFileSync(this.ownerFile(bridge, uuid), 'utf8').trim();
+      const text = readFileSync(this.ownerFile(bridge, uuid, family), 'utf8').trim();
       return isAddress(text) ? text : undefined;
     } catch {
       return undefined;
@@ -70,7 +72,7 @@ export class FileLeaseStore {
   release(bridge: string, address: string, uuid: string): void {
     if (this.holder(bridge, address)?.uuid !== uuid) return;
     rmSync(this.file(bridge, address), { force: true });
-    rmSync(this.ownerFile(bridge, uuid), { force: true });
+    rmSync(this.ownerFile(bridge, uuid, familyOf(address)), { force: true });
     for (const dir of [join(this.dir, bridge, '.owners'), join(this.dir, bridge)]) {
       try {
         rmdirSync(dir);
@@ -89,10 +91,12 @@ export class FileLeaseStore {
     }
   }
 
-  /** The lease `uuid` holds on `bridge`, from the owner index (checked against the lease itself). */
+  /** The leases `uuid` holds on `bridge` (one per family), from the owner index (checked against the leases themselves). */
   leasesOf(bridge: string, uuid: string): string[] {
-    const address = this.indexed(bridge, uuid);
-    return address !== undefined && this.holder(bridge, address)?.uuid === uuid ? [address] : [];
+    return (['ipv4', 'ipv6'] as const).flatMap((family) => {
+      const address = this.indexed(bridge, uuid, family);
+      return address !== undefined && this.holder(bridge, address)?.uuid === uuid ? [address] : [];
+    });
   }
 
   /** Every readable lease; a bad lease file is noted and skipped (its address stays taken). */

@@ -33,9 +33,9 @@ export class Netns {
   }
 
   /** One `ip -batch` process for a whole list of changes: the batched form is ~6x faster than one ip per step. */
-  async ipBatch(lines: string[], what: string): Promise<void> {
+  async ipBatch(lines: string[], what: string, family?: 'ipv6'): Promise<void> {
     if (lines.length === 0) return;
-    await this.runChecked(['ip', '-batch', '-'], what, lines.join('\n') + '\n');
+    await this.runChecked(['ip', ...(family ? ['-6'] : []), '-batch', '-'], what, lines.join('\n') + '\n');
   }
 
   /** The same, carrying on past missing objects (teardown); returns what ip said. */
@@ -48,8 +48,8 @@ export class Netns {
    * Read-only batch with -force: missing devices are not errors here, they are an answer. Each
    * command prints one JSON document on its own line; a missing object prints nothing on stdout.
    */
-  async ipJson(lines: string[]): Promise<unknown[]> {
-    const result = await this.run(['ip', '-d', '-j', '-force', '-batch', '-'], { input: lines.join('\n') + '\n' });
+  async ipJson(lines: string[], family?: 'ipv6'): Promise<unknown[]> {
+    const result = await this.run(['ip', ...(family ? ['-6'] : []), '-d', '-j', '-force', '-batch', '-'], { input: lines.join('\n') + '\n' });
     return result.stdout
       .split('\n')
       .filter((l) => l.trim() !== '')

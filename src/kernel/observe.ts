@@ -36,10 +36,16 @@ export async function observeHostLinks(names: string[]): Promise<Record<string, 
 async function observeInside(desired: DesiredRouter) {
   const ns = new Netns(desired.namespace);
   const keys = Object.keys(desired.sysctls);
-  const [docs, sysctl, nft] = await Promise.all([
+  const dualStack = desired.nft6 !== undefined;
+  // `route show table all` lists both families' routes.
+  // IPv6 policy rules take a process of their own (-6): asked only where the plan has some.
+  const [docs, sysctl, nft, docs6] = await Promise.all([
     ns.ipJson(['addr show', 'route show table all', 'neigh show proxy', 'rule show']),
     ns.run(['sysctl', '-n', ...keys]),
-    ns.run(['nft', 'list', 'table', 'ip', NFT_TABLE]),
+    // Both tables from one process: `nft -f` cannot list, and `list ruleset` prints each table
+    // exactly as `list table` does.
+    ns.run(dualStack ? ['nft', 'list', 'ruleset'] : ['nft', 'list', 'table', 'ip', NFT_TABLE]),
+    desired.tproxy?.ipv6 ? ns.ipJson(['rule show'], 'ipv6') : Promise.resolve(undefined),
   ]);
   // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.
   const arrays = (docs as Record<string, unknown>[][]).filter((a) => a.length > 0);
@@ -54,5 +60,19 @@ async function observeInside(desired: DesiredRouter) {
   keys.forEach((k, i) => {
     if (sysctl.exitCode === 0 && values[i] !== undefined) sysctls[k] = values[i]!.trim();
   });
-  return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
+  if (!dualStack) return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
+  const ruleset = nft.exitCode === 0 ? nft.stdout : '';
+  return {
+    ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, ...(docs6 ? { rules6: (docs6.flat() as IpRule[]) } : {}),
+    nft: tableOf(ruleset, 'ip'), nft6: tableOf(ruleset, 'ip6'),
+  };
+}
+
+/** One table of `nft list ruleset`, as `nft list table` prints it; undefined when absent. */
+export function tableOf(ruleset: string, family: 'ip' | 'ip6'): string | undefined {
+  const lines = ruleset.split('\n');
+  const start = lines.indexOf(`table ${family} ${NFT_TABLE} {`);
+  if (start < 0) return undefined;
+  const end = lines.indexOf('}', start);
+  return end < 0 ? undefined : lines.slice(start, end + 1).join('\n') + '\n';
 }

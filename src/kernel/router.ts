@@ -25,12 +25,14 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
   await ns.ipBatch(changes.nsFirst, `clear stale links in ${ns.label}`);
   await Netns.host.ipBatch(changes.host, `create namespace ${ns.label} and its patches`);
   checkpoint();
-  // The three are independent once the links exist, so they run side by side.
-  await Promise.all([
-    ns.ipBatch(changes.ns, `configure addresses and routes in ${ns.label}`),
-    ns.sysctl(changes.sysctls),
-    changes.nft ? applyNft(desired, ns, nftFile) : undefined,
-  ]);
+  // The three are independent once the links exist, so they run side by side; except that a
+  // dual-stack router's IPv6 settings (forwarding, no router advertisements) must hold before
+  // its first IPv6 address goes on, or the kernel would solicit routers and learn from them.
+  const configure = (desired.nft6 === undefined
+    ? Promise.all([ns.ipBatch(changes.ns, `configure addresses and routes in ${ns.label}`), ns.sysctl(changes.sysctls)])
+    : ns.sysctl(changes.sysctls).then(() => ns.ipBatch(changes.ns, `configure addresses and routes in ${ns.label}`))
+  ).then(() => ns.ipBatch(changes.ns6, `configure IPv6 policy routing in ${ns.label}`, 'ipv6'));
+  await Promise.all([configure, changes.nft ? applyNft(desired, ns, nftFile) : undefined]);
   return changes;
 }
 

@@ -38,10 +38,15 @@ export function readDomain(domain: XmlNode): LibvirtDomain {
       if (!e) byNetwork.set(net, (e = { network: net, mac, forwards: [] }));
       return e;
     };
+    // One address per family and network: a dual-stack guest names its IPv4 and IPv6 reservations.
     for (const a of prefixedChildren(meta.node, meta.prefix, 'address')) {
       const e = entry(attr(a, 'network'), 'address');
-      if (e.ip) throw new InputError(`two <address> elements for network ${e.network}`);
-      e.ip = parseAddress(attr(a, 'ip') ?? '', `<address network="${e.network}"> ip`);
+      const ip = attr(a, 'ip') ?? '';
+      const v6 = ip.includes(':');
+      if (v6 ? e.ip6 : e.ip) throw new InputError(`two IPv${v6 ? 6 : 4} <address> elements for network ${e.network}`);
+      const parsed = parseAddress(ip, `<address network="${e.network}"> ip`, v6 ? 'ipv6' : 'ipv4');
+      if (v6) e.ip6 = parsed;
+      else e.ip = parsed;
     }
     for (const f of prefixedChildren(meta.node, meta.prefix, 'forward')) {
       const e = entry(attr(f, 'network'), 'forward');
@@ -53,21 +58,36 @@ export function readDomain(domain: XmlNode): LibvirtDomain {
       }
       e.forwards.push({ proto, port, toPort });
     }
+    // One <public> per family: an address says its family; a pool's is sorted out at the guest's start.
+    const pools: { e: GuestOnNetwork; pool: string }[] = [];
     for (const p of prefixedChildren(meta.node, meta.prefix, 'public')) {
       const e = entry(attr(p, 'network'), 'public');
-      if (e.public) throw new InputError(`two <public> elements for network ${e.network}`);
       const address = attr(p, 'address');
       const pool = attr(p, 'pool');
       if ((address === undefined) === (pool === undefined)) throw new InputError(`<public network="${e.network}"> takes either address="..." or pool="..."`);
-      e.public = address !== undefined
-        ? { address: parseAddress(address, `<public network="${e.network}"> address`) }
-        : { pool: validatePoolName(pool, '<public pool>') };
+      if (pool !== undefined) {
+        pools.push({ e, pool: validatePoolName(pool, '<public pool>') });
+        continue;
+      }
+      const v6 = address!.includes(':');
+      if (v6 ? e.public6 : e.public) throw new InputError(`two IPv${v6 ? 6 : 4} <public> elements for network ${e.network}`);
+      const parsed = { address: parseAddress(address!, `<public network="${e.network}"> address`, v6 ? 'ipv6' : 'ipv4') };
+      if (v6) e.public6 = parsed;
+      else e.public = parsed;
+    }
+    for (const { e, pool } of pools) {
+      if (e.public && e.public6) throw new InputError(`more than two <public> elements for network ${e.network}; give one per family`);
+      if (e.public) e.public6 = { pool };
+      else e.public = { pool };
     }
     for (const e of byNetwork.values()) {
-      if (e.public && !e.ip) {
+      if (e.public6?.address && !e.ip6) {
+        throw new InputError(`a public IPv6 address on network ${e.network} needs the guest's private IPv6 address there: add <natns:address network="${e.network}" ip="fd00::..."/>`);
+      }
+      if ((e.public?.address && !e.ip) || ((e.public || e.public6) && !e.ip && !e.ip6)) {
         throw new InputError(`a public address on network ${e.network} needs the guest's private address there: add <natns:address network="${e.network}" ip="..."/>`);
       }
-      if (e.forwards.length && !e.ip) {
+      if (e.forwards.length && !e.ip && !e.ip6) {
         throw new InputError(`forwards on network ${e.network} need the guest's address there: add <natns:address network="${e.network}" ip="..."/>`);
       }
     }

@@ -1,6 +1,9 @@
-import { compareAddresses, contains, isHostAddress, parseAddress, parsePrefixLength, subnetText } from '../domain/address.js';
+import {
+  cidrText, compareAddresses, contains, familyOf, isHostAddress, isLinkLocal, networkAddress, parseAddress, parsePrefixLength, subnetText,
+  unusableIPv6, type Cidr,
+} from '../domain/address.js';
 import { InputError, withContext } from '../domain/errors.js';
-import type { DhcpRange, InputRule, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec } from '../domain/model.js';
+import type { DhcpRange, InputRule, Nat6Mode, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec, UpstreamSpec6 } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import {
   checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
@@ -60,27 +63,66 @@ function requireAttr(node: XmlNode, element: string, name: string): string {
   return value;
 }
 
+/**
+ * One <private> per family, and one <upstream> per <private>: the n-th <upstream> serves the
+ * n-th <private>'s family, so a pool's family can be checked against its element.
+ */
 function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | 'uuid' | 'bridge'> {
-  const priv = single(nat, prefix, 'private', true)!;
-  const address = parseAddress(requireAttr(priv, 'private', 'address'), '<private address>');
-  const privateCidr = { address, prefix: parsePrefixLength(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 8, 30) };
-  if (!isHostAddress(privateCidr)) {
-    throw new InputError(`<private address> ${address} is the network or broadcast address of ${subnetText(privateCidr)}`);
+  const privs = prefixedChildren(nat, prefix, 'private');
+  const ups = prefixedChildren(nat, prefix, 'upstream');
+  if (privs.length === 0) throw new InputError('<private> is missing');
+  if (ups.length === 0) throw new InputError('<upstream> is missing');
+  const sides = privs.map(readPrivate);
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const n = sides.filter((c) => familyOf(c.address) === family).length;
+    if (n > 1) throw new InputError(`<private> appears ${n} times for ${family === 'ipv4' ? 'IPv4' : 'IPv6'}; give one per family`);
   }
-  const up = single(nat, prefix, 'upstream', true)!;
-  const upstream = readUpstream(up);
-  if (upstream.kind === 'fixed') checkNoOverlap(privateCidr, upstream);
+  if (ups.length !== privs.length) {
+    throw new InputError(`there are ${privs.length} <private> and ${ups.length} <upstream> elements; give one <upstream> per <private>, in the same order`);
+  }
+  const v4 = sides.findIndex((c) => familyOf(c.address) === 'ipv4');
+  const v6 = sides.findIndex((c) => familyOf(c.address) === 'ipv6');
+  // An IPv6-only network has no IPv4 side at all.
+  const privateCidr = v4 < 0 ? undefined : sides[v4]!;
+  const upstream = v4 < 0 ? undefined : readUpstream(ups[v4]!);
+  if (privateCidr && upstream?.kind === 'fixed') checkNoOverlap(privateCidr, upstream);
+  const ipv4 = privateCidr && upstream ? { private: privateCidr, upstream } : undefined;
+  const ipv6 = v6 < 0 ? undefined : { private6: sides[v6]!, upstream6: readUpstream6(ups[v6]!, sides[v6]!) };
   const dhcpNode = single(nat, prefix, 'dhcp', false);
-  const dhcp = dhcpNode ? readDhcp(dhcpNode, privateCidr) : undefined;
+  if (dhcpNode && !privateCidr) {
+    throw new InputError('<dhcp> hands out IPv4 addresses, but the network has no IPv4 <private>; its IPv6 guests configure themselves from its router advertisements');
+  }
+  const dhcp = dhcpNode ? readDhcp(dhcpNode, privateCidr!) : undefined;
   const tproxyNode = single(nat, prefix, 'tproxy', false);
   const tproxy = tproxyNode ? readTproxy(tproxyNode) : undefined;
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
   const inputs = prefixedChildren(nat, prefix, 'input').map(readInput);
   return {
-    private: privateCidr, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
+    ...(ipv4 ?? {}), ...(ipv6 ?? {}), ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
     ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}),
   };
+}
+
+function readPrivate(priv: XmlNode): Cidr {
+  const text = requireAttr(priv, 'private', 'address');
+  if (!text.includes(':')) {
+    const address = parseAddress(text, '<private address>');
+    const cidr = { address, prefix: parsePrefixLength(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 8, 30) };
+    if (!isHostAddress(cidr)) throw new InputError(`<private address> ${address} is the network or broadcast address of ${subnetText(cidr)}`);
+    return cidr;
+  }
+  const address = parseAddress(text, '<private address>', 'ipv6');
+  const unusable = unusableIPv6(address);
+  if (unusable) throw new InputError(`<private address> ${address} is ${unusable}; give the IPv6 gateway a unique local (fd00::/8) or global address`);
+  const prefix = parsePrefixLength(requireAttr(priv, 'private', 'prefix'), '<private prefix>', 1, 128);
+  if (prefix !== 64) {
+    throw new InputError(`<private prefix> for ${address} is /${prefix}, but guests configure IPv6 by SLAAC, which needs a /64: use prefix="64"`);
+  }
+  if (address === networkAddress({ address, prefix })) {
+    throw new InputError(`<private address> ${address} is the subnet-router anycast address of ${subnetText({ address, prefix })}; give the gateway a host address like ${networkAddress({ address, prefix })}1`);
+  }
+  return { address, prefix };
 }
 
 function readPatch(node: XmlNode): PatchKind {
@@ -130,6 +172,11 @@ function readDhcp(node: XmlNode, priv: { address: string; prefix: number }): Dhc
 }
 
 function readUpstream(up: XmlNode): UpstreamSpec {
+  if (attr(up, 'mode') !== undefined) throw new InputError('<upstream mode> applies to the IPv6 <upstream> only (nat66 or nptv6)');
+  const given = attr(up, 'address');
+  if (given?.includes(':')) {
+    throw new InputError(`<upstream address> ${printable(given)} is IPv6, but this <upstream> serves the IPv4 <private>; give one <upstream> per <private>, in the same order`);
+  }
   const pool = attr(up, 'pool');
   const fixedAttrs = ['bridge', 'address', 'prefix', 'gateway'].filter((a) => attr(up, a) !== undefined);
   if (pool !== undefined) {
@@ -147,4 +194,50 @@ function readUpstream(up: XmlNode): UpstreamSpec {
   const gateway = parseAddress(requireAttr(up, 'upstream', 'gateway'), '<upstream gateway>');
   checkOnLink(address, prefix, gateway, 'upstream');
   return { kind: 'fixed', bridge, address, prefix, gateway };
+}
+
+/**
+ * The IPv6 <upstream>: a pool (its family is checked when it is leased from) or a fixed
+ * address. nat66: address/prefix is the router's address on the upstream link. nptv6: it is the
+ * routed /64 the private /64 is translated to. A link-local gateway (the usual IPv6 next hop) is
+ * always on-link.
+ */
+function readUpstream6(up: XmlNode, priv: Cidr): UpstreamSpec6 {
+  const modeText = attr(up, 'mode') ?? 'nat66';
+  if (modeText !== 'nat66' && modeText !== 'nptv6') throw new InputError(`<upstream mode> must be nat66 or nptv6, not '${printable(modeText)}'`);
+  const mode: Nat6Mode = modeText;
+  const pool = attr(up, 'pool');
+  const fixedAttrs = ['bridge', 'address', 'prefix', 'gateway'].filter((a) => attr(up, a) !== undefined);
+  if (pool !== undefined) {
+    if (fixedAttrs.length > 0) {
+      throw new InputError(`<upstream> takes either pool="..." or bridge/address/prefix/gateway, not both (found pool and ${fixedAttrs.join(', ')})`);
+    }
+    return { kind: 'pool', pool: validatePoolName(pool, '<upstream pool>'), mode };
+  }
+  if (fixedAttrs.length === 0) {
+    throw new InputError('the IPv6 <upstream> needs pool="NAME" (from /etc/natns/config.json) or bridge, address, prefix and gateway');
+  }
+  const bridge = validateIfName(requireAttr(up, 'upstream', 'bridge'), '<upstream bridge>');
+  const addressText = requireAttr(up, 'upstream', 'address');
+  if (!addressText.includes(':')) {
+    throw new InputError(`<upstream address> ${printable(addressText)} is IPv4, but this <upstream> serves the IPv6 <private> ${cidrText(priv)}; give one <upstream> per <private>, in the same order`);
+  }
+  const address = parseAddress(addressText, '<upstream address>', 'ipv6');
+  const prefix = parsePrefixLength(requireAttr(up, 'upstream', 'prefix'), '<upstream prefix>', 1, 128);
+  const gateway = parseAddress(requireAttr(up, 'upstream', 'gateway'), '<upstream gateway>', 'ipv6');
+  const unusable = unusableIPv6(address);
+  if (unusable) throw new InputError(`<upstream address> ${address} is ${unusable}; an upstream identity must be a global (or unique local) address`);
+  const badGateway = isLinkLocal(gateway) ? undefined : unusableIPv6(gateway);
+  if (badGateway) throw new InputError(`<upstream gateway> ${gateway} is ${badGateway}; give the upstream router's link-local or global address`);
+  const own = { address, prefix };
+  if (mode === 'nptv6') {
+    if (prefix !== priv.prefix) throw new InputError(`<upstream prefix> /${prefix}: NPTv6 translates the private /${priv.prefix} to a prefix of the same length`);
+    if (address !== networkAddress(own)) throw new InputError(`<upstream address> ${address} is not the start of a /${prefix}; with mode="nptv6" give the prefix, like ${networkAddress(own)}`);
+    if (contains(own, gateway)) throw new InputError(`<upstream gateway> ${gateway} lies inside the routed prefix ${subnetText(own)}; give the upstream router's link-local or on-link address`);
+  } else {
+    if (!isLinkLocal(gateway)) checkOnLink(address, prefix, gateway, 'upstream');
+    if (address === networkAddress(own) && prefix < 127) throw new InputError(`<upstream address> ${address} is the subnet-router anycast address of ${subnetText(own)}`);
+  }
+  checkNoOverlap(priv, own);
+  return { kind: 'fixed', bridge, address, prefix, gateway, mode };
 }

@@ -15,6 +15,8 @@ export interface RouterChanges {
   host: string[];
   /** ip -batch lines inside the namespace, without the sysctl and nft steps. */
   ns: string[];
+  /** `ip -6 -batch` lines inside the namespace, after `ns` (IPv6 policy rules need -6, which a batch line cannot say). */
+  ns6: string[];
   sysctls: Record<string, string>;
   /** Host settings to write, by path. */
   hostSettings: Record<string, string>;
@@ -22,7 +24,7 @@ export interface RouterChanges {
 }
 
 export function noChanges(): RouterChanges {
-  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, hostSettings: {}, nft: false };
+  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], ns6: [], sysctls: {}, hostSettings: {}, nft: false };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { diffAddrGenMode, noChanges, type RouterChanges } from './changes.js';
-import { isUp, UNSUPPORTED, type IpLink, type ObservedRouter } from './observed.js';
+import { isUp, UNSUPPORTED, type IpLink, type IpRoute, type IpRule, type ObservedRouter } from './observed.js';
 import { patchFor } from './patches/index.js';
 import type { DesiredRouter, LinkPlan } from './router.js';
 
@@ -36,9 +36,10 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
     if (observed.namespace) c.differences.push(`${path} is ${have ?? 'unreadable'}, want ${value}`);
     c.hostSettings[path] = value;
   }
-  if (observed.nft !== desired.nft) {
+  for (const [family, want, have] of [['ip', desired.nft, observed.nft], ['ip6', desired.nft6, observed.nft6]] as const) {
+    if (have === want) continue;
     if (observed.namespace) {
-      c.differences.push(observed.nft === undefined ? 'nft table ip natns is missing' : 'nft table ip natns differs from the plan');
+      c.differences.push(`nft table ${family} natns ${have === undefined ? 'is missing' : want === undefined ? 'is not in the plan' : 'differs from the plan'}`);
     }
     c.nft = true;
   }
@@ -51,7 +52,8 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   const fresh = patchFor(link.kind).diffLink(link, desired, observed, peer, c);
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
-    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, ...(link.address ? [`addr add ${link.address} dev ${link.peer}`] : []));
+    c.ns.push(...(link.addresses6 ?? []).map((a) => addAddress6(a, link.peer)));
     return true;
   }
   diffPeer(link, peer, c);
@@ -78,16 +80,33 @@ function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
     c.differences.push(`${link.peer} holds ${extra}, which the plan does not`);
     c.ns.push(`addr del ${extra} dev ${link.peer}`);
   }
-  if (!have.includes(link.address)) {
+  if (link.address && !have.includes(link.address)) {
     c.differences.push(`${link.peer} lacks ${link.address}`);
     c.ns.push(`addr add ${link.address} dev ${link.peer}`);
   }
+  // An IPv4-only router's IPv6 addresses are not looked at, as before dual stack.
+  if (link.addresses6 === undefined) return;
+  const have6 = (peer.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`);
+  for (const extra of have6.filter((a) => !link.addresses6!.includes(a))) {
+    c.differences.push(`${link.peer} holds ${extra}, which the plan does not`);
+    c.ns.push(`addr del ${extra} dev ${link.peer}`);
+  }
+  for (const want of link.addresses6.filter((a) => !have6.includes(a))) {
+    c.differences.push(`${link.peer} lacks ${want}`);
+    c.ns.push(addAddress6(want, link.peer));
+  }
+}
+
+/** The router is the only holder of its addresses on both segments: no DAD to wait for. */
+function addAddress6(cidr: string, dev: string): string {
+  return `addr add ${cidr} dev ${dev} nodad`;
 }
 
 function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated: Set<string>, c: RouterChanges): void {
   // Kernel-made subnet routes follow the addresses; only routes natns adds are compared.
   const present = observed.routes.filter((r) => r.protocol !== 'kernel' && !(r.dev && recreated.has(r.dev)));
   const key = (r: { dst: string; via?: string; gateway?: string; dev?: string }) => `${r.dst} via ${r.via ?? r.gateway ?? '-'} dev ${r.dev ?? '-'}`;
+  // The family of a 'default' route follows its gateway, in the batch lines as in the keys.
   const wanted = new Set(desired.routes.map(key));
   for (const r of present) {
     if (!wanted.has(key(r))) {
@@ -99,7 +118,7 @@ function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated:
   for (const r of desired.routes) {
     if (!have.has(key(r))) {
       if (observed.namespace && !recreated.has(r.dev)) c.differences.push(`route ${key(r)} is missing`);
-      c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}`);
+      c.ns.push(`route replace ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? ' onlink' : ''}`);
     }
   }
 }
@@ -122,28 +141,47 @@ function diffProxyNeighbors(desired: DesiredRouter, observed: ObservedRouter, re
   }
 }
 
-/** The transparent proxy's fwmark rule and local route; natns's are the only fwmark rules in its namespace. */
+/**
+ * The transparent proxy's fwmark rule and local route, per family; natns's are the only fwmark
+ * rules in its namespace. IPv6 is looked at where it is planned (a dual-stack router) or found.
+ */
 function diffTproxyRouting(desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): void {
   const t = desired.tproxy;
-  const mark = t ? `0x${t.mark.toString(16)}` : undefined;
-  for (const r of observed.rules.filter((r) => r.fwmark !== undefined)) {
-    if (r.fwmark === mark && r.table === String(t!.table)) continue;
-    c.differences.push(`rule fwmark ${r.fwmark} lookup ${r.table} is not in the plan`);
-    c.ns.push(`rule del priority ${r.priority} fwmark ${r.fwmark} lookup ${r.table}`);
+  const v6 = (r: IpRoute) => r.pref !== undefined;
+  const v4Routes = observed.tableRoutes.filter((r) => !v6(r));
+  const v6Routes = observed.tableRoutes.filter(v6);
+  diffTproxyFamily(t?.ipv4 === false ? undefined : t, observed.namespace, observed.rules, v4Routes, { lines: c.ns, any: '0.0.0.0/0', label: '' }, c);
+  if (t?.ipv6 || observed.rules6 !== undefined || v6Routes.some(isLocalDefault)) {
+    diffTproxyFamily(t?.ipv6 ? t : undefined, observed.namespace, observed.rules6 ?? [], v6Routes, { lines: c.ns6, any: '::/0', label: 'IPv6 ' }, c);
   }
-  const isLocalDefault = (r: { type?: string; dst: string; dev?: string }) => r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
-  for (const r of observed.tableRoutes.filter(isLocalDefault)) {
+}
+
+function isLocalDefault(r: { type?: string; dst: string; dev?: string }): boolean {
+  return r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
+}
+
+function diffTproxyFamily(
+  t: DesiredRouter['tproxy'], namespace: boolean, rules: IpRule[], tableRoutes: IpRoute[],
+  f: { lines: string[]; any: string; label: string }, c: RouterChanges,
+): void {
+  const mark = t ? `0x${t.mark.toString(16)}` : undefined;
+  for (const r of rules.filter((r) => r.fwmark !== undefined)) {
+    if (r.fwmark === mark && r.table === String(t!.table)) continue;
+    c.differences.push(`${f.label}rule fwmark ${r.fwmark} lookup ${r.table} is not in the plan`);
+    f.lines.push(`rule del priority ${r.priority} fwmark ${r.fwmark} lookup ${r.table}`);
+  }
+  for (const r of tableRoutes.filter(isLocalDefault)) {
     if (t && r.table === String(t.table)) continue;
-    c.differences.push(`local route in table ${r.table} is not in the plan`);
-    c.ns.push(`route del local 0.0.0.0/0 dev lo table ${r.table}`);
+    c.differences.push(`${f.label}local route in table ${r.table} is not in the plan`);
+    f.lines.push(`route del local ${f.any} dev lo table ${r.table}`);
   }
   if (!t) return;
-  if (!observed.rules.some((r) => r.fwmark === mark && r.table === String(t.table))) {
-    if (observed.namespace) c.differences.push(`rule fwmark ${mark} lookup ${t.table} is missing`);
-    c.ns.push(`rule add fwmark ${mark} lookup ${t.table}`);
+  if (!rules.some((r) => r.fwmark === mark && r.table === String(t.table))) {
+    if (namespace) c.differences.push(`${f.label}rule fwmark ${mark} lookup ${t.table} is missing`);
+    f.lines.push(`rule add fwmark ${mark} lookup ${t.table}`);
   }
-  if (!observed.tableRoutes.some((r) => isLocalDefault(r) && r.table === String(t.table))) {
-    if (observed.namespace) c.differences.push(`local route in table ${t.table} is missing`);
-    c.ns.push(`route replace local 0.0.0.0/0 dev lo table ${t.table}`);
+  if (!tableRoutes.some((r) => isLocalDefault(r) && r.table === String(t.table))) {
+    if (namespace) c.differences.push(`${f.label}local route in table ${t.table} is missing`);
+    f.lines.push(`route replace local ${f.any} dev lo table ${t.table}`);
   }
 }

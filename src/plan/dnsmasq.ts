@@ -1,4 +1,4 @@
-import { netmask, type Cidr } from '../domain/address.js';
+import { netmask, networkAddress, type Cidr } from '../domain/address.js';
 import type { DhcpRange, DhcpReservation } from '../domain/model.js';
 import { NS_LAN } from '../domain/names.js';
 
@@ -20,22 +20,28 @@ export interface DhcpPlan {
  * dnsmasq for one network, inside its namespace: bound to the private side only (`lan`, never
  * `wan`, never loopback), the namespace's gateway as router and DNS server. Reservations live
  * in a hosts file that dnsmasq re-reads on SIGHUP, so guests come and go without a restart.
+ * IPv4 DHCP with a range (<natns:dhcp>); on a dual-stack network, always router advertisements
+ * (SLAAC), DHCPv6 for reserved guests only, and DNS on the IPv6 gateway.
  */
 export function planDhcp(v: {
   network: string; namespace: string; dir: string;
-  private: Cidr; range: DhcpRange;
+  private?: Cidr; range?: DhcpRange;
+  private6?: Cidr;
   reservations: DhcpReservation[];
 }): DhcpPlan {
-  const gw = v.private.address;
+  const gw = v.private?.address;
   const conf = [
     `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
     `interface=${NS_LAN}`,
     'except-interface=lo',
     'bind-interfaces',
-    `listen-address=${gw}`,
-    `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private.prefix)},1h`,
-    `dhcp-option=option:router,${gw}`,
-    `dhcp-option=option:dns-server,${gw}`,
+    ...(v.range ? [
+      `listen-address=${gw}`,
+      `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private!.prefix)},1h`,
+      `dhcp-option=option:router,${gw}`,
+      `dhcp-option=option:dns-server,${gw}`,
+    ] : []),
+    ...(v.private6 ? ipv6Lines(v.private6) : []),
     'dhcp-authoritative',
     'no-hosts',
     `dhcp-leasefile=${v.dir}/leases`,
@@ -47,9 +53,23 @@ export function planDhcp(v: {
   ].join('\n');
   const hosts = [...v.reservations]
     .sort((a, b) => a.mac.localeCompare(b.mac))
-    .map((r) => `${r.mac},${r.ip}\n`)
+    .map((r) => [r.mac, ...(r.ip ? [r.ip] : []), ...(r.ip6 ? [`[${r.ip6}]`] : [])].join(',') + '\n')
     .join('');
   return { conf, hosts };
+}
+
+/**
+ * Router advertisements from the router's link-local address with the /64 on-link and
+ * autonomous (SLAAC) and the gateway as DNS server (RDNSS); DHCPv6 hands out only reserved
+ * addresses (`static`), so a reserved guest gets its address both ways and others keep SLAAC.
+ */
+function ipv6Lines(p: Cidr): string[] {
+  return [
+    `listen-address=${p.address}`,
+    'enable-ra',
+    `dhcp-range=${networkAddress(p)},static,slaac,${p.prefix},1h`,
+    `dhcp-option=option6:dns-server,[${p.address}]`,
+  ];
 }
 
 /** MAC → address from a dnsmasq leases file ("expiry mac ip name clientid" per line). */

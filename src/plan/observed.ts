@@ -26,6 +26,8 @@ export interface IpRoute {
   protocol?: string;
   scope?: string;
   type?: string;
+  /** `ip -j` prints a router preference for IPv6 routes only: what tells the two families' routes apart. */
+  pref?: string;
 }
 
 export interface IpRule {
@@ -55,10 +57,14 @@ export interface ObservedRouter {
   tableRoutes: IpRoute[];
   proxyNeighbors: IpNeighbor[];
   rules: IpRule[];
+  /** IPv6 policy rules, looked at for dual-stack routers with a transparent proxy only. */
+  rules6?: IpRule[];
   sysctls: Record<string, string>;
   /** The host settings the plan names, by path; UNSUPPORTED where the kernel has no such file. */
   hostSettings: Record<string, string>;
   nft: string | undefined;
+  /** The `ip6 natns` table, looked at for dual-stack routers only. */
+  nft6?: string;
 }
 
 /** A host setting whose file the kernel does not have (IPv6 turned off at boot): nothing to do. */

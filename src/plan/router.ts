@@ -1,15 +1,19 @@
-import { cidrText, subnetText } from '../domain/address.js';
-import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream } from '../domain/model.js';
+import { cidrText, familyOf, isLinkLocal, linkLocalFromMac, subnetText } from '../domain/address.js';
+import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream, Upstream6 } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
+import { nftMark, nftPorts } from './nft-text.js';
+import { renderNft6 } from './nft6.js';
 
 export interface RouterInput {
-  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs'>;
-  /** The upstream side the network holds. */
-  lease: Upstream;
+  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs' | 'private6'>;
+  /** The IPv4 upstream side the network holds (absent: an IPv6-only network). */
+  lease?: Upstream;
+  /** Its IPv6 upstream side, for a network with `private6`. */
+  lease6?: Upstream6;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
   mtu: { lan: number; wan: number };
   forwards?: ForwardRule[];
-  /** The host's own addresses on the upstream bridge, which guests must not reach. */
+  /** The host's own addresses (either family) on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
 }
@@ -23,21 +27,33 @@ export interface LinkPlan {
   /** veth: the bridge its host end joins. macvlan: its lower device. */
   master: string;
   mtu: number;
-  address: string;
+  /** Its IPv4 address; absent on an IPv6-only router. */
+  address?: string;
   /** The namespace end's MAC, stable per network. */
   mac: string;
+  /**
+   * Dual-stack networks only: the device's IPv6 addresses, its global one (none on the wan of an
+   * NPTv6 network) and a link-local one derived from `mac`, both added without DAD.
+   */
+  addresses6?: string[];
 }
 
 export interface RoutePlan {
   dst: string;
   via: string;
   dev: string;
+  /** The gateway is on the link although no address of the router covers it (NPTv6 with a global gateway). */
+  onlink?: boolean;
 }
 
 /** Policy routing for the transparent proxy: marked packets are delivered locally. */
 export interface TproxyRouting {
   mark: number;
   table: number;
+  /** A dual-stack router diverts IPv6 too: the same rule and local route in the IPv6 tables. */
+  ipv6?: boolean;
+  /** An IPv6-only router diverts no IPv4. */
+  ipv4?: false;
 }
 
 export interface DesiredRouter {
@@ -56,46 +72,94 @@ export interface DesiredRouter {
    * path: the host holds no address there by design and must stay deaf on it.
    */
   hostSettings: Record<string, string>;
-  /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare. */
-  nft: string;
+  /** The nft table exactly as `nft list table` prints it back, so observing it is a string compare; absent on an IPv6-only router. */
+  nft?: string;
+  /** Dual-stack networks only: the `ip6 natns` table, replaced in the same transaction. */
+  nft6?: string;
 }
 
 export function planRouter(input: RouterInput): DesiredRouter {
-  const { network: net, lease } = input;
+  const { network: net } = input;
   const devices = hostDeviceNames(net.uuid);
   const kind = net.patch ?? 'veth';
-  const oneToOne = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
-  return {
+  const sorted = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
+  const oneToOne = sorted.filter((o) => familyOf(o.public) === 'ipv4');
+  const hostAddresses = [...(input.hostAddresses ?? [])].sort();
+  const v4 = net.private && input.lease ? { private: net.private, lease: input.lease } : undefined;
+  const v6 = net.private6 && input.lease6 ? { private6: net.private6, lease6: input.lease6 } : undefined;
+  const lan: LinkPlan = {
+    kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
+    ...(v4 ? { address: cidrText(v4.private) } : {}), mac: routerMac(net.uuid, 'lan'),
+  };
+  const wan: LinkPlan = {
+    kind, host: devices.wan, peer: NS_WAN, master: (input.lease ?? input.lease6)!.bridge, mtu: input.mtu.wan,
+    ...(v4 ? { address: cidrText(v4.lease) } : {}), mac: routerMac(net.uuid, 'wan'),
+  };
+  const desired: DesiredRouter = {
     network: net.name,
     uuid: net.uuid,
     namespace: namespaceName(net.name),
-    lan: {
-      kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
-      address: cidrText(net.private), mac: routerMac(net.uuid, 'lan'),
-    },
-    wan: {
-      kind, host: devices.wan, peer: NS_WAN, master: lease.bridge, mtu: input.mtu.wan,
-      address: cidrText(lease), mac: routerMac(net.uuid, 'wan'),
-    },
+    lan,
+    wan,
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
     // that route out through another interface than the one asking.
-    routes: [
-      { dst: 'default', via: lease.gateway, dev: NS_WAN },
+    routes: v4 ? [
+      { dst: 'default', via: v4.lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
-    ],
-    proxyNeighbors: oneToOne.map((o) => o.public),
-    ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table } } : {}),
+    ] : [],
+    // IPv6 ones are answered by proxy NDP, which needs no route: their rewrite happens before routing.
+    proxyNeighbors: [...oneToOne, ...sorted.filter((o) => familyOf(o.public) === 'ipv6')].map((o) => o.public),
+    ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table, ...(v4 ? {} : { ipv4: false as const }) } } : {}),
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' },
+    sysctls: v4 ? { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' } : {},
     hostSettings: deafBridge(net.bridge),
-    nft: renderNft({
-      network: net.name, uuid: net.uuid, privateNet: subnetText(net.private), upstreamAddress: lease.address,
-      privateAddress: net.private.address, forwards: sortForwards(input.forwards ?? []),
-      hostAddresses: [...(input.hostAddresses ?? [])].sort(),
-      oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
-    }),
+    ...(v4 ? {
+      nft: renderNft({
+        network: net.name, uuid: net.uuid, privateNet: subnetText(v4.private), upstreamAddress: v4.lease.address,
+        privateAddress: v4.private.address, forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv4')),
+        hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv4'),
+        oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
+      }),
+    } : {}),
   };
+  if (v6) addIPv6(desired, input, v6, hostAddresses);
+  return desired;
+}
+
+/**
+ * The IPv6 side of a dual-stack router: addresses (global and a stable link-local per device,
+ * no DAD: the router is the only holder of both), the default route, the sysctls that make it a
+ * router that never learns from router advertisements, and the `ip6 natns` table.
+ */
+function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: RouterInput['network']['private6'] & object; lease6: Upstream6 }, hostAddresses: string[]): void {
+  const { network: net } = input;
+  const { private6, lease6 } = v6;
+  const linkLocal = (mac: string) => `${linkLocalFromMac(mac)}/64`;
+  desired.lan.addresses6 = [cidrText(private6), linkLocal(desired.lan.mac)];
+  // NPTv6: the leased prefix is routed to the router's link-local address; it holds no address of it.
+  desired.wan.addresses6 = [...(lease6.mode === 'nat66' ? [cidrText(lease6)] : []), linkLocal(desired.wan.mac)];
+  const onLink = isLinkLocal(lease6.gateway) || lease6.mode === 'nat66';
+  desired.routes.splice(1, 0, { dst: 'default', via: lease6.gateway, dev: NS_WAN, ...(onLink ? {} : { onlink: true }) });
+  // Forwarding first: with it on, the kernel neither solicits nor accepts router advertisements;
+  // accept_ra 0 says so per device as well.
+  desired.sysctls = {
+    ...desired.sysctls,
+    'net.ipv6.conf.all.forwarding': '1',
+    // Neighbour solicitations for 1:1 guests' public IPv6 addresses are answered from the proxy table only.
+    [`net.ipv6.conf.${NS_WAN}.proxy_ndp`]: '1',
+    ...Object.fromEntries([NS_LAN, NS_WAN].flatMap((d) => [
+      [`net.ipv6.conf.${d}.disable_ipv6`, '0'], [`net.ipv6.conf.${d}.accept_ra`, '0'], [`net.ipv6.conf.${d}.accept_dad`, '0'],
+    ])),
+  };
+  if (desired.tproxy) desired.tproxy.ipv6 = true;
+  desired.nft6 = renderNft6({
+    network: net.name, uuid: net.uuid, private6, lease6, ...(net.tproxy ? { tproxy: net.tproxy } : {}),
+    forwards: sortForwards((input.forwards ?? []).filter((f) => familyOf(f.to) === 'ipv6')),
+    hostAddresses: hostAddresses.filter((a) => familyOf(a) === 'ipv6' && !isLinkLocal(a)),
+    oneToOne: (input.oneToOne ?? []).filter((o) => familyOf(o.public) === 'ipv6').sort((a, b) => a.public.localeCompare(b.public)),
+    dhcp: true, inputs: net.inputs ?? [],
+  });
 }
 
 /**
@@ -119,10 +183,6 @@ function deafBridge(bridge: string): Record<string, string> {
 /** Forwards in a fixed order, so the same set always renders the same table. */
 function sortForwards(forwards: ForwardRule[]): ForwardRule[] {
   return [...forwards].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
-}
-
-function nftPorts(ports: number[]): string {
-  return ports.length === 1 ? String(ports[0]) : `{ ${ports.join(', ')} }`;
 }
 
 /**
@@ -220,11 +280,12 @@ function renderNft(v: {
   return lines.join('\n');
 }
 
-function nftMark(mark: number): string {
-  return `0x${mark.toString(16).padStart(8, '0')}`;
-}
-
-/** Replace the table atomically: create-if-missing, delete, define, all in one nft transaction. */
+/**
+ * Replace the table atomically: create-if-missing, delete, define, all in one nft transaction;
+ * a dual-stack router's `ip6` table goes in the same transaction.
+ */
 export function nftReplaceScript(desired: DesiredRouter): string {
-  return `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${desired.nft}`;
+  // An IPv6-only router has no `ip` table: created if missing and deleted, in the same transaction.
+  const v4 = `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${desired.nft ?? ''}`;
+  return desired.nft6 === undefined ? v4 : `${v4}table ip6 ${NFT_TABLE}\ndelete table ip6 ${NFT_TABLE}\n${desired.nft6}`;
 }

@@ -75,7 +75,8 @@ function isRecord(v: unknown): boolean {
   const r = v as Partial<NetworkRecord> & { upstream?: unknown };
   const isObject = (x: unknown) => typeof x === 'object' && x !== null;
   return isObject(r) && typeof r.uuid === 'string' && typeof r.name === 'string' && typeof r.bridge === 'string'
-    && isObject(r.private) && (isObject(r.lease) || isObject(r.upstream));
+    // One family at least: an IPv6-only network has private6 and lease6 alone.
+    && ((isObject(r.private) && (isObject(r.lease) || isObject(r.upstream))) || (isObject(r.private6) && isObject(r.lease6)));
 }
 
 /**
@@ -83,7 +84,8 @@ function isRecord(v: unknown): boolean {
  * network's upstream spec is its lease's pool, or the lease itself when it had none.
  */
 function upgrade(record: NetworkRecord): NetworkRecord {
-  if ('lease' in record) return record;
+  // An IPv6-only network's record holds lease6 alone.
+  if ('lease' in record || 'lease6' in record) return record;
   const { namespace: _namespace, upstream, ...rest } = record as unknown as { namespace: string; upstream: Upstream } & Omit<NetworkRecord, 'upstream' | 'lease'>;
   return {
     ...rest,

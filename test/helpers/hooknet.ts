@@ -1,10 +1,10 @@
 import { Sandbox, sh } from './sandbox.js';
-import { hookData, networkXml } from './xml.js';
+import { hookData, networkXml, type NetXmlOptions } from './xml.js';
 
 /** A network as the test hands it to the hook, playing libvirt. */
 export interface TestNet { name: string; uuid: string; bridge: string; xml: string }
 
-export function defineNet(sb: Sandbox, suffix: string, opts: { upstream?: string; extra?: string } = {}): TestNet {
+export function defineNet(sb: Sandbox, suffix: string, opts: Pick<NetXmlOptions, 'upstream' | 'extra' | 'ipv6'> = {}): TestNet {
   const net = sb.network(suffix);
   const bridge = sb.name(`b${suffix}`);
   return { ...net, bridge, xml: hookData(networkXml({ ...net, bridge, ...opts })) };
@@ -77,4 +77,25 @@ export async function poolSandbox(withUpstream: boolean): Promise<{ sb: Sandbox;
 export async function expectStarted(sb: Sandbox, net: TestNet): Promise<void> {
   const r = await netStart(sb, net);
   if (r.exitCode !== 0 || r.stderr !== '') throw new Error(`net-start of ${net.name} failed (${r.exitCode}): ${r.stderr}`);
+}
+
+/** The IPv6 pool of the dual-stack tests: addresses of 2001:db8:100::/64, as the README documents. */
+export const POOL6 = { subnet: '2001:db8:100::/64', gateway: '2001:db8:100::1', first: '2001:db8:100::100', last: '2001:db8:100::1ff' };
+
+/**
+ * A sandbox with both pools on its provider bridge and, when asked, an upstream host holding
+ * 198.51.100.1 and 2001:db8:100::1. The host's own end of the provider bridge runs no IPv6, so
+ * nothing the routers or a test say there (router advertisements included) reaches the host.
+ */
+export async function dualStackSandbox(withUpstream: boolean, extra6: object = {}): Promise<{ sb: Sandbox; provider: string; upstream: string }> {
+  const sb = new Sandbox();
+  const provider = await sb.bridge('pb');
+  await sh('sysctl', ['-qw', `net.ipv6.conf.${provider}.disable_ipv6=1`]);
+  sb.writeConfig({ pools: { ...poolConfig(provider).pools, default6: { bridge: provider, ...POOL6, ...extra6 } } });
+  let upstream = '';
+  if (withUpstream) {
+    upstream = await sb.host('up', provider, '198.51.100.1/24');
+    await sb.ipv6(upstream, '2001:db8:100::1/64');
+  }
+  return { sb, provider, upstream };
 }

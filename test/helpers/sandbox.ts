@@ -79,9 +79,9 @@ export class Sandbox {
     return ns;
   }
 
-  /** A TCP listener inside `ns` that records the source address of every connection. */
-  async recorder(ns: string, port: number, name?: string): Promise<{ sources: () => string[] }> {
-    const child = execa('ip', ['netns', 'exec', ns, process.execPath, join(here, 'recorder.mjs'), String(port), ...(name ? [name] : [])], { reject: false, buffer: false });
+  /** A TCP listener inside `ns` that records the source address of every connection ('::': IPv6 only). */
+  async recorder(ns: string, port: number, name?: string, host?: string): Promise<{ sources: () => string[] }> {
+    const child = execa('ip', ['netns', 'exec', ns, process.execPath, join(here, 'recorder.mjs'), String(port), name ?? '', ...(host ? [host] : [])], { reject: false, buffer: false });
     this.children.push(child);
     const sources: string[] = [];
     let ready: () => void;
@@ -131,6 +131,16 @@ export class Sandbox {
   async reaches(ns: string, address: string, port: number, source = ''): Promise<boolean> {
     const r = await sh('ip', ['netns', 'exec', ns, process.execPath, join(here, 'connect.mjs'), address, String(port), source, '2000']);
     return r.exitCode === 0;
+  }
+
+  /**
+   * IPv6 on eth0 of a test namespace: `cidr` without DAD (the test owns the segment) and, when
+   * given, a default route. The namespace takes no router advertisements unless `slaac`.
+   */
+  async ipv6(ns: string, cidr: string, gateway?: string, slaac = false): Promise<void> {
+    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.eth0.accept_ra=${slaac ? 1 : 0}`, 'net.ipv6.conf.eth0.accept_dad=0']);
+    const lines = [...(cidr ? [`addr add ${cidr} dev eth0 nodad`] : []), ...(gateway ? [`route add default via ${gateway} dev eth0`] : [])];
+    if (lines.length) await must('ip', ['-n', ns, '-batch', '-'], lines.join('\n') + '\n');
   }
 
   async ping(ns: string, address: string): Promise<boolean> {

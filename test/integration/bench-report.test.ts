@@ -13,7 +13,7 @@ import { repoRoot, sh } from '../helpers/sandbox.js';
  */
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 // What the bench names its objects: b + part letter + pid in hex, then a suffix (natns prefixes its namespaces).
-const BENCH_OBJECT = /^(natns-)?b[nvods][0-9a-f]{3,}/;
+const BENCH_OBJECT = /^(natns-)?b[nvods6][0-9a-f]{3,}/;
 
 async function benchObjects(): Promise<Set<string>> {
   const links = (await sh('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
@@ -61,11 +61,11 @@ test('BENCH_QUICK=1 writes the report, its charts and a verdict row per target, 
 
   const json = JSON.parse(readFileSync(one(/^bench-.*\.json$/), 'utf8')) as { quick: boolean; verdicts: VerdictRow[] } & Record<string, unknown>;
   expect(json.quick).toBe(true);
-  for (const part of ['hookLatency', 'virshStart', 'oneToOne', 'dataplane', 'scale']) expect(json[part]).not.toHaveProperty('error');
+  for (const part of ['hookLatency', 'virshStart', 'oneToOne', 'dataplane', 'dualStack', 'scale']) expect(json[part]).not.toHaveProperty('error');
   expect(json.verdicts.map((v) => v.id)).toEqual(TARGETS.map((t) => t.id));
   const hooksInstalled = existsSync('/etc/libvirt/hooks/network.d/natns');
   for (const v of json.verdicts) {
-    if (['ipv6', 'failover', 'agentRss'].includes(v.id)) expect(v).toMatchObject({ status: 'not measured', note: 'not measured yet' });
+    if (['failover', 'agentRss'].includes(v.id)) expect(v).toMatchObject({ status: 'not measured', note: 'not measured yet' });
     else if (v.id.startsWith('virsh') && !hooksInstalled) expect(v).toMatchObject({ status: 'not measured', note: 'natns hooks not installed' });
     else {
       expect(['met', 'missed', 'reported']).toContain(v.status);

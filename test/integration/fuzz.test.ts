@@ -126,7 +126,7 @@ test('3000 generated network hook inputs end in success or one clean refusal, an
   const records = ctx.records.list();
   const leases = await ctx.ipam.leases();
   expect(leases.map((l) => l.owner.uuid).sort()).toEqual(records.map((rec) => rec.uuid).sort());
-  for (const rec of records) expect(leases.find((l) => l.owner.uuid === rec.uuid)?.address).toBe(rec.lease.address);
+  for (const rec of records) expect(leases.find((l) => l.owner.uuid === rec.uuid)?.address).toBe(rec.lease!.address);
   // Whatever was built comes down by its names, and its leases go back.
   for (const rec of records) {
     await stopNetwork(rec, ctx);

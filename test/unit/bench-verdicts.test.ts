@@ -1,5 +1,5 @@
 import { markdownTable } from '../../bench/report.js';
-import { TARGETS, judge, summary, verdicts, type Measured, type VerdictRow } from '../../bench/verdicts.js';
+import { TARGETS, hookFigures, judge, summary, verdicts, type Measured, type VerdictRow } from '../../bench/verdicts.js';
 
 // Figures shaped as the measuring parts return them (numbers from earlier runs on this machine).
 const full = (): Measured => ({
@@ -12,6 +12,10 @@ const full = (): Measured => ({
     direct: { gbps1: 25, gbps4: 22, rttMs: 0.03, connPerS: 5000 },
   },
   oneToOne: { nftGbps: 16.2, statefulGbps: 20.8, nftOutGbps: 14.6, statefulOutGbps: 16.9 },
+  dualStack: {
+    ipv4: { gbps1: 6.0, gbps4: 7.0 }, nat66: { gbps1: 5.4, gbps4: 7.7 }, nptv6: { gbps1: 6.6, gbps4: 7.0 },
+    startMs: { ipv4: 60, ipv4Dhcp: 75, dualStack: 78 },
+  },
   scale: { networks: 1000, startMsFirst10: 61, startMsLast10: 64, floorLastVsFirst: 1.39, listJsonMs: 326, memPerNetworkKiB: 539 },
 });
 
@@ -44,9 +48,24 @@ describe('verdict rows', () => {
     expect(r.memPerRouter!.note).toMatch(/MemAvailable/);
   });
 
+  test('IPv6 forwarding is judged against IPv4 through the same dual-stack router, with 4 streams and NPTv6 in the note', () => {
+    expect(byId(verdicts(full())).ipv6).toMatchObject({
+      value: 5.4, baseline: 6.0, baselineWhat: 'IPv4 through the same router', ratio: 0.9, target: '≥ 1.0×', status: 'missed', note: '4 streams: 1.10×, NPTv6: 1.10×',
+    });
+    const m = full();
+    delete m.dualStack;
+    expect(byId(verdicts(m)).ipv6).toMatchObject({ status: 'not measured', note: 'not run (BENCH_ONLY left out dualstack)' });
+  });
+
+  test('the start of a dual-stack network is reported against an IPv4-only one, and one with DHCP', () => {
+    expect(byId(hookFigures(full())).startDualStack).toMatchObject({
+      value: 78, baseline: 60, ratio: 1.3, status: 'reported', note: 'against an IPv4 network with DHCP (dnsmasq, as every dual-stack network runs one): 1.04×',
+    });
+  });
+
   test('rows without a measurement yet say so and are no failures', () => {
     const r = byId(verdicts(full()));
-    for (const id of ['ipv6', 'failover', 'agentRss']) {
+    for (const id of ['failover', 'agentRss']) {
       expect(r[id]).toMatchObject({ status: 'not measured', note: 'not measured yet' });
       expect(r[id]!.value).toBeUndefined();
     }
@@ -122,7 +141,7 @@ describe('judging', () => {
 
 describe('summary and table', () => {
   test('counts met, missed, not measured and reported rows', () => {
-    expect(summary(verdicts(full()))).toBe('3 of 10 targets met, 7 missed; 3 not measured, 1 reported only');
+    expect(summary(verdicts(full()))).toBe('3 of 11 targets met, 8 missed; 2 not measured, 1 reported only');
   });
 
   test('the Markdown table has a header and one padded line per row, every label in it', () => {

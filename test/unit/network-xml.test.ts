@@ -24,8 +24,8 @@ describe('network XML', () => {
   test('reads the natns metadata of a pool network', () => {
     const net = read(networkXml({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' }));
     expect(net).toMatchObject({ name: 'tenant-a', uuid: UUID, bridge: 'virbr10' });
-    expect(net.spec!.private.address).toBe('10.0.0.1');
-    expect(net.spec!.private.prefix).toBe(24);
+    expect(net.spec!.private!.address).toBe('10.0.0.1');
+    expect(net.spec!.private!.prefix).toBe(24);
     expect(net.spec!.upstream).toEqual({ kind: 'pool', pool: 'default' });
   });
 
@@ -39,7 +39,7 @@ describe('network XML', () => {
       name: 'n', uuid: UUID, bridge: 'virbr1',
       upstream: '<natns:upstream bridge="br0" address="198.51.100.120" prefix="24" gateway="198.51.100.1"/>',
     }));
-    const up = net.spec!.upstream;
+    const up = net.spec!.upstream!;
     expect(up.kind).toBe('fixed');
     if (up.kind === 'fixed') {
       expect([up.bridge, up.address, up.prefix, up.gateway]).toEqual(['br0', '198.51.100.120', 24, '198.51.100.1']);
