@@ -292,3 +292,14 @@ test('a running router converges in place when its network changes family: IPv4,
   expect((await sh('ip', ['-n', namespaceName(net.name), '-6', 'addr', 'show', 'scope', 'global'])).stdout).toBe('');
   expect((await sh('ip', ['netns', 'exec', namespaceName(net.name), 'nft', 'list', 'tables'])).stdout.trim()).toBe('table ip natns');
 });
+
+test('a dual-stack network with macvlan patches reaches the upstream host over IPv6 as over IPv4', async () => {
+  const tcp6 = await sb.recorder(upstream, 8080, '', '::');
+  const net = defineNet(sb, '1', { upstream: '<natns:upstream pool="default"/><natns:patch type="macvlan"/>', ipv6: {} });
+  await expectStarted(sb, net);
+  const g = await guest(net, 'g1');
+  expect(await sb.connect(g, '2001:db8:100::1', 8080)).toBe('hello 2001:db8:100::100');
+  expect(await sb.ping(g, '2001:db8:100::1')).toBe(true);
+  expect(tcp6.sources()).toEqual(['2001:db8:100::100']);
+  expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual([]);
+});
