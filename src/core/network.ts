@@ -172,6 +172,10 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
     ctx.records.write(recordOf(net, leases, 'starting'));
     checkpoint();
     try {
+      // A router whose network changed family while it stood (a `started` without its `start
+      // begin`) is rebuilt: an IPv4-only router is observed without its IPv6 side.
+      const { previous } = leases;
+      if (previous && (!previous.lease !== !leases.lease || !previous.lease6 !== !leases.lease6)) await teardown(handle);
       const { desired, changes } = await buildRouter(net, leases, ctx);
       checkpoint();
       const record = ctx.records.write(recordOf(net, leases, 'running'));

@@ -25,7 +25,7 @@ export function readNetworkHookCall(argv: string[], stdin: string): NetworkHookC
   if (network === undefined) throw new InputError('network hook input has no <hookData><network>');
   const definition = readNetwork(network);
   if (definition.name !== name) {
-    throw new InputError(`hook was called for network '${printable(name)}' but its XML names '${definition.name}'`);
+    throw new InputError(`hook was called for network '${printable(name)}' but its XML names '${printable(definition.name)}'`);
   }
   const portNode = child(child(root, 'hookData'), 'networkport');
   const port = portNode ? readPort(portNode) : undefined;

@@ -108,12 +108,16 @@ function diffRoutes(desired: DesiredRouter, observed: ObservedRouter, recreated:
   const key = (r: { dst: string; via?: string; gateway?: string; dev?: string }) => `${r.dst} via ${r.via ?? r.gateway ?? '-'} dev ${r.dev ?? '-'}`;
   // The family of a 'default' route follows its gateway, in the batch lines as in the keys.
   const wanted = new Set(desired.routes.map(key));
+  // Removed before any address goes: an address's removal takes the routes through it along,
+  // and deleting such a route afterwards would fail the batch ("No such process").
+  const dels: string[] = [];
   for (const r of present) {
     if (!wanted.has(key(r))) {
       c.differences.push(`route ${key(r)} is not in the plan`);
-      c.ns.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`);
+      dels.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`);
     }
   }
+  c.ns.unshift(...dels);
   const have = new Set(present.map(key));
   for (const r of desired.routes) {
     if (!have.has(key(r))) {

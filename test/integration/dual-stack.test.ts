@@ -275,3 +275,31 @@ test('an IPv6-only network: guests configure themselves by SLAAC and reach the u
   expect((await netDestroy(sb, net)).exitCode).toBe(0);
   expect(await sb.leftovers()).toEqual([]);
 });
+
+test('a running router converges in place when its network changes family: IPv4, IPv6-only, dual stack and back', async () => {
+  const net = defineNet(sb, '1');
+  await expectStarted(sb, net);
+  const v6only = net.xml.replace('<natns:private address="10.0.0.1" prefix="24"/>', '<natns:private address="fd00::1" prefix="64"/>')
+    .replace('<natns:upstream pool="default"/>', `<natns:upstream bridge="${provider}" address="2001:db8:100::120" prefix="64" gateway="fe80::1"/>`);
+  const dual = net.xml.replace('<natns:upstream pool="default"/>', '<natns:private address="fd00::1" prefix="64"/><natns:upstream pool="default"/><natns:upstream pool="default6"/>');
+  for (const xml of [v6only, dual, net.xml, dual, v6only, net.xml]) {
+    const r = await sb.hook([net.name, 'started', 'begin', '-'], xml);
+    expect({ code: r.exitCode, err: r.stderr }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual([]);
+  }
+  // Back to IPv4 only: no IPv6 lease is kept, and the router holds no IPv6 address.
+  expect(leaseFiles().filter((f) => f.includes('/'))).toEqual([`${provider}/198.51.100.100`]);
+  expect((await sh('ip', ['-n', namespaceName(net.name), '-6', 'addr', 'show', 'scope', 'global'])).stdout).toBe('');
+  expect((await sh('ip', ['netns', 'exec', namespaceName(net.name), 'nft', 'list', 'tables'])).stdout.trim()).toBe('table ip natns');
+});
+
+test('a dual-stack network with macvlan patches reaches the upstream host over IPv6 as over IPv4', async () => {
+  const tcp6 = await sb.recorder(upstream, 8080, '', '::');
+  const net = defineNet(sb, '1', { upstream: '<natns:upstream pool="default"/><natns:patch type="macvlan"/>', ipv6: {} });
+  await expectStarted(sb, net);
+  const g = await guest(net, 'g1');
+  expect(await sb.connect(g, '2001:db8:100::1', 8080)).toBe('hello 2001:db8:100::100');
+  expect(await sb.ping(g, '2001:db8:100::1')).toBe(true);
+  expect(tcp6.sources()).toEqual(['2001:db8:100::100']);
+  expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual([]);
+});

@@ -29,7 +29,11 @@ beforeAll(async () => {
   sb.writeConfig({ pools: {
     default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' },
     gone: { bridge: sb.name('nobr'), subnet: '203.0.113.0/24', gateway: '203.0.113.1', first: '203.0.113.100', last: '203.0.113.199' },
+    default6: { bridge: provider, subnet: '2001:db8:100::/64', gateway: '2001:db8:100::1', first: '2001:db8:100::100', last: '2001:db8:100::1ff' },
+    npt: { bridge: provider, subnet: '2001:db8:200::/60', prefixLength: 64, gateway: 'fe80::1' },
   } });
+  // The routers' IPv6 stays between them and the sandbox's namespaces.
+  await sh('sysctl', ['-qw', `net.ipv6.conf.${provider}.disable_ipv6=1`]);
   Object.assign(process.env, sb.env);
 });
 
@@ -56,6 +60,11 @@ function baseInputs(): string[] {
     hookData(networkXml({ ...base, upstream: fixed })),
     hookData(networkXml({ ...base, upstream: '<natns:upstream pool="default"/><natns:dhcp start="10.0.0.100" end="10.0.0.199"/>' })),
     hookData(networkXml({ ...base, upstream: '<natns:upstream pool="gone"/>' })),
+    // Dual stack, NPTv6 and IPv6-only, for the same network: switching between them gives leases back.
+    hookData(networkXml({ ...base, ipv6: {} })),
+    hookData(networkXml({ ...base, ipv6: { upstream: '<natns:upstream pool="npt" mode="nptv6"/>' } })),
+    hookData(networkXml({ ...base, upstream: '<natns:upstream bridge="' + provider + '" address="2001:db8:100::120" prefix="64" gateway="fe80::1"/>' })
+      .replace('<natns:private address="10.0.0.1" prefix="24"/>', '<natns:private address="fd00::1" prefix="64"/>')),
   ];
 }
 
@@ -96,7 +105,7 @@ function assertClean(result: { code: number; stderr: string; stdout: string }, i
   if (!ok) throw new Error(`unclean result ${JSON.stringify(result)} for input ${JSON.stringify(input.slice(0, 400))}`);
 }
 
-test('3000 generated network hook inputs end in success or one clean refusal, and leave nothing half-built', async () => {
+test('3000 generated network hook inputs (IPv4, dual-stack, NPTv6, IPv6-only) end in success or one clean refusal, and leave nothing half-built', async () => {
   const r = rng(20261123);
   const bases = baseInputs();
   const ops = [['start', 'begin'], ['start', 'begin'], ['started', 'begin'], ['stopped', 'end'], ['port-created', 'begin'], ['x;y', '$(z)']];
@@ -122,11 +131,11 @@ test('3000 generated network hook inputs end in success or one clean refusal, an
   expect(outcomes.refused).toBeGreaterThan(1000);
   // Part of the corpus got past validation and built real routers.
   expect(outcomes.built).toBeGreaterThan(20);
-  // No lease without its network, no network without its lease.
+  // No lease without its network, no network without its lease (one per family it has).
   const records = ctx.records.list();
   const leases = await ctx.ipam.leases();
-  expect(leases.map((l) => l.owner.uuid).sort()).toEqual(records.map((rec) => rec.uuid).sort());
-  for (const rec of records) expect(leases.find((l) => l.owner.uuid === rec.uuid)?.address).toBe(rec.lease!.address);
+  expect(leases.map((l) => `${l.owner.uuid} ${l.address}`).sort())
+    .toEqual(records.flatMap((rec) => [rec.lease, rec.lease6].filter((l) => l !== undefined).map((l) => `${rec.uuid} ${l.address}`)).sort());
   // Whatever was built comes down by its names, and its leases go back.
   for (const rec of records) {
     await stopNetwork(rec, ctx);

@@ -239,7 +239,8 @@ describe('dual-stack plan', () => {
       'sysctl net.ipv6.conf.wan.accept_ra is 1, want 0',
       'nft table ip6 natns is missing',
     ]);
-    expect(c.ns).toEqual(['addr del 2001:db8:100::abcd/64 dev wan', 'addr add 2001:db8:100::100/64 dev wan nodad', 'route del default via fe80::99 dev wan']);
+    // Routes go before addresses: removing an address takes the routes through it along.
+    expect(c.ns).toEqual(['route del default via fe80::99 dev wan', 'addr del 2001:db8:100::abcd/64 dev wan', 'addr add 2001:db8:100::100/64 dev wan nodad']);
   });
 });
 

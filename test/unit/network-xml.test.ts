@@ -119,6 +119,11 @@ describe('hook input', () => {
   test('refuses argv that names another network', () => {
     expect(() => readNetworkHookCall(['other', 'start', 'begin', '-'], xml)).toThrow(/names 'n1'/);
   });
+
+  test('a name with a line break in the XML of a network that is not natns\'s is named on one line', () => {
+    const broken = '<hookData><network><name>n\n1</name><uuid>x</uuid></network></hookData>';
+    expect(() => readNetworkHookCall(['n1', 'start', 'begin', '-'], broken)).toThrow(/^[^\n]*$/);
+  });
 });
 
 describe('dhcp metadata', () => {
