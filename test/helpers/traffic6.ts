@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { domainXml, type TestNet } from './hooknet.js';
 import { type Sandbox, sh } from './sandbox.js';
 
@@ -39,24 +38,9 @@ export async function udpEcho(ns: string, address: string, port: number): Promis
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
-/** A long-running helper in `ns` that prints 'ready' once it serves; the sandbox kills it. */
-export function spawnIn(sb: Sandbox, ns: string, file: string, args: string[]): Promise<void> {
-  const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });
-  sb.children.push(child);
-  return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${file} did not start`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-  });
-}
-
 /** A UDP echo server on `port` of `ns`, IPv6. */
 export function udpEchoServer6(sb: Sandbox, ns: string, port: number): Promise<void> {
-  return spawnIn(sb, ns, process.execPath, [join(here, 'udp-echo.mjs'), String(port), '-6']);
+  return sb.spawnReady(ns, process.execPath, [join(here, 'udp-echo.mjs'), String(port), '-6']);
 }
 
 /** Poll `fn` until it gives a value. */

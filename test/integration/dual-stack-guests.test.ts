@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { namespaceName } from '../../src/domain/names.js';
 import { defineNet, dualStackSandbox, expectStarted } from '../helpers/hooknet.js';
 import { type Sandbox, sh } from '../helpers/sandbox.js';
-import { guestStart, spawnIn, udpEcho, udpEchoServer6, upstreamsOf } from '../helpers/traffic6.js';
+import { guestStart, udpEcho, udpEchoServer6, upstreamsOf } from '../helpers/traffic6.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -84,8 +84,8 @@ test('transparent proxy over IPv6: guest traffic to a diverted port reaches an I
   const g = await sb.host('g1', net.bridge, '10.0.0.100/24', '10.0.0.1');
   await sb.ipv6(g, 'fd00::100/64', 'fd00::1');
   const ns = namespaceName(net.name);
-  await spawnIn(sb, ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128', '6']);
-  await spawnIn(sb, ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
+  await sb.spawnReady(ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128', '6']);
+  await sb.spawnReady(ns, 'python3', [join(here, '..', 'helpers', 'tproxy-listener.py'), '3128']);
   expect(await sb.connect(g, '2001:db8:100::77', 80)).toBe('proxied [2001:db8:100::77]:80 for fd00::100');
   expect(await sb.connect(g, '198.51.100.77', 80)).toBe('proxied 198.51.100.77:80 for 10.0.0.100');
   // Other ports go out as usual.

@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { linkLocalFromMac } from '../../src/domain/address.js';
 import { namespaceName, routerMac } from '../../src/domain/names.js';
@@ -50,22 +49,8 @@ function logLines(): Record<string, unknown>[] {
   return readFileSync(join(sb.env.NATNS_LOG_DIR!, 'natns.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
 
-function spawnIn(ns: string, file: string, args: string[]): Promise<void> {
-  const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, buffer: false });
-  sb.children.push(child);
-  return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${file} did not start`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-  });
-}
-
 function spawnUdp6(ns: string, port: number): Promise<void> {
-  return spawnIn(ns, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), String(port), '-6']);
+  return sb.spawnReady(ns, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), String(port), '-6']);
 }
 
 async function udp(ns: string, address: string, port: number): Promise<string | undefined> {
@@ -83,7 +68,7 @@ async function guest(net: TestNet, suffix: string): Promise<string> {
 test('two dual-stack networks with the same 10.0.0.0/24 and fd00::/64 reach an IPv6 upstream host from two distinct upstream IPv6 addresses, over TCP, UDP and ICMPv6; IPv4 unchanged', async () => {
   const tcp4 = await sb.recorder(upstream, 8080);
   const tcp6 = await sb.recorder(upstream, 8080, '', '::');
-  await spawnIn(upstream, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '5353', '-6']);
+  await sb.spawnReady(upstream, process.execPath, [join(here, '..', 'helpers', 'udp-echo.mjs'), '5353', '-6']);
   const nets = [defineNet(sb, '1', { ipv6: {} }), defineNet(sb, '2', { ipv6: {} })];
   const guests: string[] = [];
   for (const [i, net] of nets.entries()) {
