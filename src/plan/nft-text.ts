@@ -1,3 +1,6 @@
+import type { InputRule, TproxySpec } from '../domain/model.js';
+import { NS_LAN, NS_WAN } from '../domain/names.js';
+
 /** Pieces of nft syntax both tables write, in the form `nft list` prints them back. */
 
 export function nftPorts(ports: number[]): string {
@@ -6,4 +9,23 @@ export function nftPorts(ports: number[]): string {
 
 export function nftMark(mark: number): string {
   return `0x${mark.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * The input chain's services after ICMP, the same in both tables but for DHCP's port (67, or
+ * DHCPv6's 547): DHCP and DNS with a DHCP server, the transparent proxy, and what the admin opens.
+ */
+export function serviceInputs(v: { dhcp: boolean; tproxy?: TproxySpec; inputs: InputRule[] }, dhcpPort: 67 | 547): string[] {
+  return [
+    ...(v.dhcp ? [
+      `\t\tiifname "${NS_LAN}" udp dport ${dhcpPort} accept comment "natns:dhcp"`,
+      `\t\tiifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
+      `\t\tiifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
+    ] : []),
+    ...(v.tproxy ? [
+      `\t\tiifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
+      `\t\tiifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
+    ] : []),
+    ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
+  ];
 }

@@ -1,7 +1,7 @@
 import { fromBigInt, subnetText, toBigInt, type Cidr } from '../domain/address.js';
 import type { ForwardRule, InputRule, OneToOne, TproxySpec, Upstream6 } from '../domain/model.js';
 import { NFT_TABLE, NS_LAN, NS_WAN } from '../domain/names.js';
-import { nftMark, nftPorts } from './nft-text.js';
+import { nftMark, nftPorts, serviceInputs } from './nft-text.js';
 
 /**
  * The `ip6 natns` table of a dual-stack router, in exactly the form `nft list table` prints it
@@ -72,16 +72,7 @@ export function renderNft6(v: {
     `\t\tiifname "lo" accept comment "natns:lo"`,
     `\t\ticmpv6 type { nd-router-advert, nd-redirect } drop comment "natns:ra-guard"`,
     `\t\tmeta l4proto ipv6-icmp accept comment "natns:icmp"`,
-    ...(v.dhcp ? [
-      `\t\tiifname "${NS_LAN}" udp dport 547 accept comment "natns:dhcp"`,
-      `\t\tiifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
-      `\t\tiifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
-    ] : []),
-    ...(v.tproxy ? [
-      `\t\tiifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
-      `\t\tiifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
-    ] : []),
-    ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
+    ...serviceInputs(v, 547),
     `\t}`,
     ``,
     `\tchain forward {`,

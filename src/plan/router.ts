@@ -1,7 +1,7 @@
 import { cidrText, familyOf, isLinkLocal, linkLocalFromMac, subnetText } from '../domain/address.js';
 import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream, Upstream6 } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
-import { nftMark, nftPorts } from './nft-text.js';
+import { nftMark, nftPorts, serviceInputs } from './nft-text.js';
 import { renderNft6 } from './nft6.js';
 
 export interface RouterInput {
@@ -245,16 +245,7 @@ function renderNft(v: {
     `\t\tct state established,related accept comment "natns:established"`,
     `\t\tiifname "lo" accept comment "natns:lo"`,
     `\t\tip protocol icmp accept comment "natns:icmp"`,
-    ...(v.dhcp ? [
-      `\t\tiifname "${NS_LAN}" udp dport 67 accept comment "natns:dhcp"`,
-      `\t\tiifname "${NS_LAN}" udp dport 53 accept comment "natns:dns"`,
-      `\t\tiifname "${NS_LAN}" tcp dport 53 accept comment "natns:dns"`,
-    ] : []),
-    ...(v.tproxy ? [
-      `\t\tiifname "${NS_LAN}" meta mark ${nftMark(v.tproxy.mark)} accept comment "natns:tproxy"`,
-      `\t\tiifname "${NS_LAN}" ${v.tproxy.proto} dport ${v.tproxy.toPort} accept comment "natns:tproxy"`,
-    ] : []),
-    ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
+    ...serviceInputs(v, 67),
     `\t}`,
     ``,
     `\tchain forward {`,
