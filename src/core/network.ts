@@ -3,7 +3,7 @@ import { InputError, NatnsError, withContext } from '../domain/errors.js';
 import type { GuestRecord, NetworkRecord, NetworkSpec, Phase, Upstream } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
 import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
-import { hostAddressesOn } from '../kernel/host.js';
+import { deviceHolding, hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
 import { isBridge, linkExists, linkMtu } from '../kernel/sysfs.js';
@@ -32,6 +32,8 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<{ lease: Upstrea
       `upstream bridge ${upstreamBridge} (from ${from}) ${linkExists(upstreamBridge) ? 'is not a bridge' : 'does not exist on this host'}; create it or point the network at another one`,
     );
   }
+  // A stretch that cannot be built here is refused before any lease is taken.
+  if (net.vxlan) await underlayOf(net, ctx);
   const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease);
   try {
     checkNoOverlap(net.private, lease);
@@ -125,6 +127,8 @@ async function buildRouter(net: NetworkSpec, lease: Upstream, ctx: Context): Pro
   const dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
     network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, private: net.private,
     range: net.dhcp, reservations: reservationsOf(net, guests),
+    // Over a stretch, guests must send frames the VXLAN device can carry (option 26).
+    ...(desired.vxlan ? { mtu: desired.lan.mtu } : {}),
   }));
   return { desired, changes, dnsmasq };
 }
@@ -187,6 +191,29 @@ export function hostAccessOf(ctx: Context, lease: Upstream): 'deny' | 'allow' {
   return (lease.pool ? ctx.config().pools.get(lease.pool)?.hostAccess : undefined) ?? 'deny';
 }
 
+/**
+ * A stretched network's VTEP address on this host and the underlay's MTU: `local` from the
+ * metadata or else the host config (the network XML is the same on every host), the MTU from
+ * `dev` or else from the device that holds the local address.
+ */
+async function underlayOf(net: NetworkSpec, ctx: Context): Promise<{ local: string; mtu: number } | undefined> {
+  const v = net.vxlan;
+  if (!v) return undefined;
+  const local = v.local ?? ctx.config().vxlanLocal;
+  if (local === undefined) {
+    throw new InputError(`network '${net.name}' is stretched (<natns:vxlan>) but names no local address: add local="..." to <natns:vxlan> or set "vxlanLocal" in the host config`);
+  }
+  const holder = await deviceHolding(local);
+  if (holder === undefined) {
+    throw new InputError(`network '${net.name}': VXLAN local address ${local} is not an address of this host; give this host's own underlay address (<natns:vxlan local> or "vxlanLocal")`);
+  }
+  const dev = v.dev ?? holder;
+  const mtu = linkMtu(dev);
+  if (mtu === undefined) throw new InputError(`network '${net.name}': VXLAN underlay device ${dev} (<natns:vxlan dev>) does not exist on this host`);
+  if (mtu - 50 < 576) throw new InputError(`network '${net.name}': VXLAN underlay ${dev} has MTU ${mtu}, too small to carry a stretched network (needs at least 626)`);
+  return { local, mtu };
+}
+
 /** The plan for a network, with MTUs read from its two bridges. */
 export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, guests: GuestRecord[] = ctx.guests.list()): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
@@ -200,6 +227,7 @@ export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, g
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(net, guests),
     hostAddresses: guarded ? await hostAddressesOn(lease.bridge) : [],
+    ...(net.vxlan ? { underlay: (await underlayOf(net, ctx))! } : {}),
   });
 }
 

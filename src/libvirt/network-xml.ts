@@ -1,6 +1,6 @@
 import { compareAddresses, contains, isHostAddress, parseAddress, parsePrefixLength, subnetText } from '../domain/address.js';
 import { InputError, withContext } from '../domain/errors.js';
-import type { DhcpRange, InputRule, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec } from '../domain/model.js';
+import type { DhcpRange, InputRule, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec, VxlanSpec } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import {
   checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
@@ -74,10 +74,26 @@ function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | '
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
   const inputs = prefixedChildren(nat, prefix, 'input').map(readInput);
+  const vxlanNode = single(nat, prefix, 'vxlan', false);
+  const vxlan = vxlanNode ? readVxlan(vxlanNode) : undefined;
   return {
     private: privateCidr, upstream, ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
-    ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}),
+    ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}), ...(vxlan ? { vxlan } : {}),
   };
+}
+
+function readVxlan(node: XmlNode): VxlanSpec {
+  const vni = wholeNumber(requireAttr(node, 'vxlan', 'vni'), '<vxlan vni>', 1, 16777215);
+  const list = requireAttr(node, 'vxlan', 'remotes').trim();
+  if (list === '') throw new InputError('<vxlan remotes> is empty; list every host\'s VTEP address, separated by spaces');
+  const remotes = [...new Set(list.split(/\s+/).map((a) => parseAddress(a, '<vxlan remotes>')))].sort(compareAddresses);
+  if (remotes.length > 64) throw new InputError('<vxlan remotes> lists more than 64 hosts');
+  const localText = attr(node, 'local');
+  const local = localText === undefined ? undefined : parseAddress(localText, '<vxlan local>');
+  const devText = attr(node, 'dev');
+  const dev = devText === undefined ? undefined : validateIfName(devText, '<vxlan dev>');
+  const port = parsePort(attr(node, 'port') ?? '4789', '<vxlan port>');
+  return { vni, remotes, ...(local ? { local } : {}), ...(dev ? { dev } : {}), port };
 }
 
 function readPatch(node: XmlNode): PatchKind {

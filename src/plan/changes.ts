@@ -13,6 +13,8 @@ export interface RouterChanges {
   nsFirst: string[];
   /** ip -batch lines in the host namespace. */
   host: string[];
+  /** `bridge -batch` lines in the host namespace, after the host batch: the VXLAN device's FDB. */
+  fdb: string[];
   /** ip -batch lines inside the namespace, without the sysctl and nft steps. */
   ns: string[];
   sysctls: Record<string, string>;
@@ -22,7 +24,7 @@ export interface RouterChanges {
 }
 
 export function noChanges(): RouterChanges {
-  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], sysctls: {}, hostSettings: {}, nft: false };
+  return { conflicts: [], differences: [], nsFirst: [], host: [], fdb: [], ns: [], sysctls: {}, hostSettings: {}, nft: false };
 }
 
 /**

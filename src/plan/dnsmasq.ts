@@ -25,6 +25,8 @@ export function planDhcp(v: {
   network: string; namespace: string; dir: string;
   private: Cidr; range: DhcpRange;
   reservations: DhcpReservation[];
+  /** The interface MTU guests must use (DHCP option 26); absent: not sent. */
+  mtu?: number;
 }): DhcpPlan {
   const gw = v.private.address;
   const conf = [
@@ -36,6 +38,7 @@ export function planDhcp(v: {
     `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private.prefix)},1h`,
     `dhcp-option=option:router,${gw}`,
     `dhcp-option=option:dns-server,${gw}`,
+    ...(v.mtu !== undefined ? [`dhcp-option=option:mtu,${v.mtu}`] : []),
     'dhcp-authoritative',
     'no-hosts',
     `dhcp-leasefile=${v.dir}/leases`,

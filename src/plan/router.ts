@@ -3,7 +3,7 @@ import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySp
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
 
 export interface RouterInput {
-  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs'>;
+  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs' | 'vxlan'>;
   /** The upstream side the network holds. */
   lease: Upstream;
   /** MTUs of the two bridges, so the patches never fragment what the bridges carry. */
@@ -12,6 +12,26 @@ export interface RouterInput {
   /** The host's own addresses on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
+  /** A stretched network: this host's VTEP address and the MTU of the underlay towards the remotes. */
+  underlay?: { local: string; mtu: number };
+}
+
+/** VXLAN adds 50 bytes to every frame (outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14). */
+export const VXLAN_OVERHEAD = 50;
+
+/** The kernel VXLAN device that stretches the network's bridge to the other hosts. */
+export interface VxlanPlan {
+  name: string;
+  vni: number;
+  local: string;
+  /** The other hosts' VTEPs (this host's own left out), each an all-zero FDB entry. */
+  remotes: string[];
+  /** The underlay device, when the metadata names one. */
+  dev?: string;
+  port: number;
+  mtu: number;
+  /** The network's bridge. */
+  master: string;
 }
 
 export interface LinkPlan {
@@ -46,6 +66,9 @@ export interface DesiredRouter {
   namespace: string;
   lan: LinkPlan;
   wan: LinkPlan;
+  /** The host-namespace name of the network's VXLAN device: removed when present and not planned. */
+  vxlanName: string;
+  vxlan?: VxlanPlan;
   routes: RoutePlan[];
   /** Public 1:1 addresses the namespace answers ARP for on `wan`. */
   proxyNeighbors: string[];
@@ -65,18 +88,23 @@ export function planRouter(input: RouterInput): DesiredRouter {
   const devices = hostDeviceNames(net.uuid);
   const kind = net.patch ?? 'veth';
   const oneToOne = [...(input.oneToOne ?? [])].sort((a, b) => a.public.localeCompare(b.public));
+  const vxlan = planVxlan(net, devices.vxlan, input.underlay);
   return {
     network: net.name,
     uuid: net.uuid,
     namespace: namespaceName(net.name),
+    // Over a stretch the router's private side keeps to the VXLAN MTU too, so its own frames
+    // (and what it routes to guests) cross to the other hosts unfragmented.
     lan: {
-      kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
+      kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: lanMtu(input.mtu.lan, vxlan),
       address: cidrText(net.private), mac: routerMac(net.uuid, 'lan'),
     },
     wan: {
       kind, host: devices.wan, peer: NS_WAN, master: lease.bridge, mtu: input.mtu.wan,
       address: cidrText(lease), mac: routerMac(net.uuid, 'wan'),
     },
+    vxlanName: devices.vxlan,
+    ...(vxlan ? { vxlan } : {}),
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
     // that route out through another interface than the one asking.
     routes: [
@@ -96,6 +124,21 @@ export function planRouter(input: RouterInput): DesiredRouter {
       oneToOne, ...(net.tproxy ? { tproxy: net.tproxy } : {}), dhcp: net.dhcp !== undefined, inputs: net.inputs ?? [],
     }),
   };
+}
+
+function planVxlan(net: RouterInput['network'], name: string, underlay: RouterInput['underlay']): VxlanPlan | undefined {
+  if (!net.vxlan) return undefined;
+  if (!underlay) throw new Error(`network ${net.name} is stretched but its plan was given no underlay`);
+  const v = net.vxlan;
+  return {
+    name, vni: v.vni, local: underlay.local, remotes: v.remotes.filter((r) => r !== underlay.local),
+    ...(v.dev ? { dev: v.dev } : {}), port: v.port, mtu: underlay.mtu - VXLAN_OVERHEAD, master: net.bridge,
+  };
+}
+
+/** The MTU guests and the router's private side use: the bridge's, lowered to the stretch's. */
+export function lanMtu(bridgeMtu: number, vxlan: VxlanPlan | undefined): number {
+  return vxlan ? Math.min(bridgeMtu, vxlan.mtu) : bridgeMtu;
 }
 
 /**
