@@ -17,6 +17,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   forward: { summary: 'list, add or remove port forwards of a network', load: () => import('./forward.js') },
   gc: { summary: 'release the addresses of networks libvirt no longer defines', load: () => import('./gc.js') },
   ipam: { summary: "move this host's file leases into etcd (migrate --to etcd)", load: () => import('./ipam.js') },
+  agent: { summary: 'elect the active router of stretched networks (runs in the foreground); status', load: () => import('./agent.js') },
   demo: { summary: 'two same-subnet networks with real guests, end to end (--keep, --down)', load: () => import('./demo.js') },
 };
 

@@ -15,6 +15,7 @@ import { checkpoint } from '../sys/checkpoint.js';
 import { admitBridges, admitFixedAddress, admitLease } from './admission.js';
 import type { Context, NetworkHandle } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
+import { agentPidFile, liveAgent, readRole, writeRole, type Role } from './role.js';
 
 /**
  * Validate and lease, touching no network device: what `start begin` does, so a refusal costs
@@ -33,8 +34,15 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<{ lease: Upstrea
     );
   }
   // A stretch that cannot be built here is refused before any lease is taken.
-  if (net.vxlan) await underlayOf(net, ctx);
-  const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease);
+  if (net.vxlan) {
+    await underlayOf(net, ctx);
+    if (liveAgent(ctx.stateDir) === undefined) {
+      throw new InputError(
+        `network '${net.name}' is stretched (<natns:vxlan>) and needs 'natns agent' running on this host to elect its one active router, but none runs (no live pid in ${agentPidFile(ctx.stateDir)}); start it (systemctl start natns-agent, or 'natns agent &') and start the network again`,
+      );
+    }
+  }
+  const lease = await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name, ...(net.vxlan ? { stretched: true } : {}) }, previous?.lease);
   try {
     checkNoOverlap(net.private, lease);
     if (!previous || previous.lease.address !== lease.address) await admitLease(lease, 'upstream address');
@@ -227,7 +235,24 @@ export async function planFor(net: NetworkSpec, lease: Upstream, ctx: Context, g
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(net, guests),
     hostAddresses: guarded ? await hostAddressesOn(lease.bridge) : [],
-    ...(net.vxlan ? { underlay: (await underlayOf(net, ctx))! } : {}),
+    ...(net.vxlan ? { underlay: (await underlayOf(net, ctx))!, standby: !readRole(ctx.stateDir, net.uuid).active } : {}),
+  });
+}
+
+/**
+ * The agent's switch: record this host's role for a running stretched network and converge its
+ * router on it (sides and routes up or down, DHCP with them). Returns false when the network is
+ * not running here (then only the role is recorded, for its next start).
+ */
+export async function applyRole(ctx: Context, uuid: string, role: Role): Promise<boolean> {
+  const record = ctx.records.read(uuid);
+  if (!record) return false;
+  return ctx.network(record).withLock(async () => {
+    writeRole(ctx.stateDir, uuid, role);
+    const current = ctx.records.read(uuid);
+    if (current?.phase !== 'running' || !ctx.network(current).netns.exists()) return false;
+    await buildRouter(current, current.lease, ctx);
+    return true;
   });
 }
 

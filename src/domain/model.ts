@@ -113,6 +113,11 @@ export interface LeaseOwner {
    * provider network. File leases are this host's; their files need not say so.
    */
   host?: string;
+  /**
+   * A stretched network's lease: every host that runs the network claims the same address
+   * (only the elected router answers for it), so another host's claim is not a conflict.
+   */
+  stretched?: boolean;
 }
 
 export interface Lease {

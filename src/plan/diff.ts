@@ -128,15 +128,15 @@ function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRout
   const fresh = patchFor(link.kind).diffLink(link, desired, observed, peer, c);
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
-    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, `addr add ${link.address} dev ${link.peer}`);
+    c.ns.push(`link set ${link.peer} addrgenmode none`, ...(desired.standby ? [] : [`link set ${link.peer} up`]), `addr add ${link.address} dev ${link.peer}`);
     return true;
   }
-  diffPeer(link, peer, c);
+  diffPeer(link, peer, desired.standby, c);
   return false;
 }
 
 /** The namespace's end of an existing patch: MTU, MAC, state and addresses. */
-function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
+function diffPeer(link: LinkPlan, peer: IpLink, standby: boolean, c: RouterChanges): void {
   diffAddrGenMode(peer, c.ns, c);
   if (peer.mtu !== link.mtu) {
     c.differences.push(`${link.peer} has mtu ${peer.mtu}, want ${link.mtu}`);
@@ -146,9 +146,13 @@ function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
     c.differences.push(`${link.peer} has MAC ${peer.address ?? 'none'}, want ${link.mac}`);
     c.ns.push(`link set ${link.peer} address ${link.mac}`);
   }
-  if (!isUp(peer)) {
+  if (!isUp(peer) && !standby) {
     c.differences.push(`${link.peer} is down`);
     c.ns.push(`link set ${link.peer} up`);
+  }
+  if (isUp(peer) && standby) {
+    c.differences.push(`${link.peer} is up, but this host's router stands by`);
+    c.ns.push(`link set ${link.peer} down`);
   }
   const have = (peer.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
   for (const extra of have.filter((a) => a !== link.address)) {

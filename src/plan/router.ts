@@ -12,6 +12,11 @@ export interface RouterInput {
   /** The host's own addresses on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
+  /**
+   * A stretched network's router that another host's is the active one: built, but with both
+   * sides down and no routes, so it answers for nothing until `natns agent` makes it active.
+   */
+  standby?: boolean;
   /** A stretched network: this host's VTEP address and the MTU of the underlay towards the remotes. */
   underlay?: { local: string; mtu: number };
 }
@@ -69,6 +74,8 @@ export interface DesiredRouter {
   /** The host-namespace name of the network's VXLAN device: removed when present and not planned. */
   vxlanName: string;
   vxlan?: VxlanPlan;
+  /** Both sides down, no routes: see RouterInput.standby. */
+  standby: boolean;
   routes: RoutePlan[];
   /** Public 1:1 addresses the namespace answers ARP for on `wan`. */
   proxyNeighbors: string[];
@@ -105,9 +112,10 @@ export function planRouter(input: RouterInput): DesiredRouter {
     },
     vxlanName: devices.vxlan,
     ...(vxlan ? { vxlan } : {}),
+    standby: input.standby === true,
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
-    // that route out through another interface than the one asking.
-    routes: [
+    // that route out through another interface than the one asking. A down link holds no routes.
+    routes: input.standby ? [] : [
       { dst: 'default', via: lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
     ],

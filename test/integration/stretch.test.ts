@@ -1,9 +1,10 @@
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { SimHost } from '../helpers/simhost.js';
-import { repoRoot, sh } from '../helpers/sandbox.js';
+import { CLI, repoRoot, sh } from '../helpers/sandbox.js';
 import { hookData, networkXml } from '../helpers/xml.js';
 
 /**
@@ -12,8 +13,8 @@ import { hookData, networkXml } from '../helpers/xml.js';
  * hosts' VTEPs) and the provider network, where the fabric itself is the upstream host
  * 198.51.100.1. Real VXLAN devices, real routers built by the built hooks.
  *
- * Until `natns agent` elects one active router, host B's router is put on standby here by hand
- * (lan and wan down), which is what the agent will do.
+ * etcd runs in the fabric namespace on the underlay (192.0.2.1), and each host runs its own
+ * `natns agent`, which elects the one active router.
  */
 const VNI = 4100;
 const UPSTREAM = '198.51.100.120';
@@ -46,7 +47,32 @@ async function wire(host: SimHost, tag: string, vtep: string): Promise<void> {
     'link add br0 type bridge', 'link set br0 up', 'link set up0 master br0', 'link set up0 up',
   ]);
   // The VXLAN XML is the same on both hosts; each names its own VTEP in its config.
-  host.sb.writeConfig({ host: host.name, vxlanLocal: vtep });
+  host.sb.writeConfig({ host: host.name, vxlanLocal: vtep, ipam: { backend: 'etcd', endpoints: [ETCD], prefix: `/natns-${a.sb.id}/` } });
+}
+
+const ETCD = 'http://192.0.2.1:2379';
+const agents = new Map<SimHost, ReturnType<SimHost['spawn']>>();
+
+function startAgent(host: SimHost): void {
+  const child = host.spawn([CLI, 'agent']);
+  // Kept for a failed run: what each agent decided and when.
+  child.all!.pipe(createWriteStream(join(host.sb.dir, 'agent.log'), { flags: 'a' }));
+  agents.set(host, child);
+}
+
+/** Whether the host's router is active (its private side up). */
+async function isActive(host: SimHost): Promise<boolean> {
+  const r = await host.run(['ip', '-n', namespaceName(net.name), '-j', 'link', 'show', 'dev', 'lan']);
+  if (r.exitCode !== 0) return false;
+  return ((JSON.parse(r.stdout) as { flags: string[] }[])[0]?.flags ?? []).includes('UP');
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** `virsh net-start` on one host: `start begin`, the bridge, `started begin`. */
@@ -69,8 +95,15 @@ beforeAll(async () => {
   await must('ip', ['netns', 'add', fab]);
   await must('ip', ['-n', fab, '-batch', '-'], [
     'link set lo up', 'link add under type bridge', 'link set under up',
-    'link add prov type bridge', 'link set prov up', 'addr add 198.51.100.1/24 dev prov',
+    'link add prov type bridge', 'link set prov up', 'addr add 198.51.100.1/24 dev prov', 'addr add 192.0.2.1/24 dev under',
   ].join('\n') + '\n');
+  const data = join(a.sb.dir, 'etcd');
+  const etcd = execa('ip', ['netns', 'exec', fab, 'etcd', '--name', 'fab', '--data-dir', data,
+    '--listen-client-urls', ETCD, '--advertise-client-urls', ETCD,
+    '--listen-peer-urls', 'http://192.0.2.1:2380', '--initial-advertise-peer-urls', 'http://192.0.2.1:2380', '--initial-cluster', 'fab=http://192.0.2.1:2380'],
+  { reject: false, stdout: { file: `${data}.log` }, stderr: { file: `${data}.log` } });
+  a.sb.children.push(etcd);
+  await until('etcd answers', async () => (await sh('ip', ['netns', 'exec', fab, 'etcdctl', '--endpoints', ETCD, 'endpoint', 'health'])).exitCode === 0, 20_000);
   await wire(a, 'a', '192.0.2.11');
   await wire(b, 'b', '192.0.2.12');
   net.name = `${a.sb.id}-st`;
@@ -84,6 +117,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const agent of agents.values()) agent.kill('SIGKILL');
   for (const h of [a, b]) {
     if (!h) continue;
     await h.run(['ip', 'link', 'del', net.bridge]);
@@ -93,8 +127,20 @@ afterAll(async () => {
   await sh('ip', ['netns', 'del', fab]);
 });
 
-test('both hosts build the stretch: a VXLAN device on the bridge, static remotes, 50 bytes under the underlay', async () => {
+test('a stretched network refuses to start without the agent, in words', async () => {
+  const r = await a.hook([net.name, 'start', 'begin', '-'], xml);
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toMatch(new RegExp(`^natns: .*network '${net.name}' is stretched \\(<natns:vxlan>\\) and needs 'natns agent' running on this host .*start the network again$`));
+  expect(await a.run(['ip', 'netns', 'list'])).toMatchObject({ stdout: '' });
+});
+
+test('both hosts build the stretch: a VXLAN device on the bridge, static remotes, 50 bytes under the underlay; one router active', async () => {
+  startAgent(a);
+  await until('agent A runs', async () => (await a.cli(['agent', 'status'])).exitCode === 0);
   await netStart(a);
+  await until('A is active', () => isActive(a));
+  startAgent(b);
+  await until('agent B runs', async () => (await b.cli(['agent', 'status'])).exitCode === 0);
   await netStart(b);
   const vx = hostDeviceNames(net.uuid).vxlan;
   for (const [host, local, remote] of [[a, '192.0.2.11', '192.0.2.12'], [b, '192.0.2.12', '192.0.2.11']] as const) {
@@ -109,9 +155,11 @@ test('both hosts build the stretch: a VXLAN device on the bridge, static remotes
     const check = await host.cli(['check', net.name]);
     expect(`${check.stdout}${check.stderr}`).not.toMatch(/nnx-|VXLAN|floods/);
   }
-  // Standby on B, as the agent will do: both sides down.
-  await b.ip([`link set ${hostDeviceNames(net.uuid).lan} down`]);
-  await b.must(['ip', '-n', namespaceName(net.name), '-batch', '-'], 'link set lan down\nlink set wan down\n');
+  await new Promise((r) => setTimeout(r, 1000));
+  if (!(await isActive(a))) console.log(await b.must(['cat', join(a.sb.dir, 'agent.log'), join(b.sb.dir, 'agent.log')]));
+  expect([await isActive(a), await isActive(b)]).toEqual([true, false]);
+  const status = JSON.parse((await b.cli(['agent', 'status', '--json'])).stdout) as { networks: { active: boolean; host: string }[] };
+  expect(status.networks).toMatchObject([{ active: false, host: 'kvm-a' }]);
 });
 
 test('guests on either host get the VXLAN MTU by DHCP and reach upstream through the one active router, as its upstream address', async () => {
@@ -168,6 +216,65 @@ test('a full-size TCP transfer crosses the stretch unfragmented; throughput agai
   expect(plain.bps).toBeGreaterThan(10e6);
   expect(stretched.bytes).toBeGreaterThan(10e6);
   expect(fragments).toBe(0);
+});
+
+/** Both routers' states every 30 ms until stopped: the moments both were active. */
+function watchBoth(): { stop: () => Promise<number> } {
+  let running = true;
+  let both = 0;
+  const loop = (async () => {
+    while (running) {
+      const [x, y] = await Promise.all([isActive(a), isActive(b)]);
+      if (x && y) both++;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  })();
+  return { stop: async () => { running = false; await loop; return both; } };
+}
+
+test('the active agent dies: the other host takes over within 3 s (median of 3), never two active', async () => {
+  const gaps: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const victim = (await isActive(a)) ? a : b;
+    const heir = victim === a ? b : a;
+    const guest = heir === a ? 'ga' : 'gb';
+    expect(await isActive(heir)).toBe(false);
+    const watch = watchBoth();
+    const t0 = Date.now();
+    agents.get(victim)!.kill('SIGKILL');
+    await until('the dead agent\'s router is down', async () => !(await isActive(victim)), 2000);
+    const ok = Number(await heir.must(['ip', 'netns', 'exec', guest, process.execPath, join(repoRoot, 'test', 'helpers', 'prober.mjs'), '198.51.100.1', '8300']));
+    gaps.push(ok - t0);
+    expect(await isActive(heir)).toBe(true);
+    expect(await watch.stop()).toBe(0);
+    startAgent(victim);
+    await until('the restarted agent runs', async () => (await victim.cli(['agent', 'status'])).exitCode === 0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await isActive(victim)).toBe(false);
+  }
+  gaps.sort((x, y) => x - y);
+  console.log(`failover gaps (agent SIGKILL to a guest on the other host reaching upstream): ${gaps.join(', ')} ms; median ${gaps[1]} ms`);
+  expect(gaps[1]).toBeLessThanOrEqual(3000);
+  const status = JSON.parse((await a.cli(['agent', 'status', '--json'])).stdout) as { networks: { host: string; since: string }[] };
+  expect(status.networks[0]!.host).toBe((await isActive(a)) ? 'kvm-a' : 'kvm-b');
+});
+
+test('the active host loses etcd: it demotes itself, the other takes over, never two active', async () => {
+  const cut = (await isActive(a)) ? a : b;
+  const other = cut === a ? b : a;
+  const watch = watchBoth();
+  await cut.must(['nft', '-f', '-'], 'table ip nnpart {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 192.0.2.1 tcp dport 2379 drop\n }\n}\n');
+  try {
+    await until('the cut-off host demotes', async () => !(await isActive(cut)), 5000);
+    await until('the other host takes over', () => isActive(other), 5000);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await cut.run(['nft', 'delete', 'table', 'ip', 'nnpart']);
+  }
+  // Back on etcd, it stays on standby: the election is held.
+  await new Promise((r) => setTimeout(r, 2000));
+  expect([await isActive(cut), await isActive(other)]).toEqual([false, true]);
+  expect(await watch.stop()).toBe(0);
 });
 
 test('net-destroy removes the VXLAN device with the router', async () => {
