@@ -7,7 +7,7 @@ import { namespaceName, NS_LAN, NS_WAN } from '../domain/names.js';
 import type { NetworkRecord } from '../domain/model.js';
 import type { Context } from '../core/context.js';
 import { applyRole } from '../core/network.js';
-import { agentPidFile, readRole } from '../core/role.js';
+import { agentPidFile, readRole, writeRole } from '../core/role.js';
 import { EtcdGateway } from '../ipam/etcd-gateway.js';
 import { Netns } from '../kernel/netns.js';
 import { writeFileAtomic } from '../sys/files.js';
@@ -71,6 +71,11 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
     }
     if (before.active !== isActive) o.log(`network ${record.name}: ${isActive ? 'active on this host' : `standby${holder ? ` (active: ${holder.host})` : ''}`}`);
     await applyRole(ctx, record.uuid, role);
+    // The lease may have been lost while the rebuild waited for the network lock.
+    if (isActive && (lease === undefined || lease !== holder?.lease)) {
+      hardDemote('the etcd lease was lost while the router came up');
+      return;
+    }
     if (!isActive) {
       active.delete(record.uuid);
       publishActive();
@@ -84,33 +89,56 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
     for (const record of [...active.values()]) await setRole(record, false, undefined);
   };
 
-  const tick = async () => {
-    const now = Date.now();
-    if (lease !== undefined && now > validUntil - margin) {
-      lease = undefined;
-      await demoteAll('the etcd lease could not be renewed in time');
+  /**
+   * Down at once, without the network lock or a plan: what the lease deadline demands even
+   * while a rebuild holds the lock. The next converge (under the lock) finds the role says standby.
+   */
+  const hardDemote = (why: string) => {
+    if (active.size > 0) o.log(`demoting ${active.size} router(s) at once: ${why}`);
+    for (const record of [...active.values()]) {
+      writeRole(ctx.stateDir, record.uuid, { active: false });
+      void new Netns(namespaceName(record.name)).run(['ip', '-batch', '-'], { input: `link set ${NS_LAN} down\nlink set ${NS_WAN} down\n` });
     }
+    active.clear();
+    publishActive();
+  };
+
+  // The lease is renewed on its own timer, never behind kernel work, and the deadline is
+  // watched on another: a tick stuck on a network lock cannot keep a router active past it.
+  let renewing = false;
+  const renew = async () => {
+    if (renewing || stop.aborted) return;
+    renewing = true;
     try {
+      if (lease !== undefined && Date.now() > validUntil - margin) {
+        lease = undefined;
+        hardDemote('the etcd lease could not be renewed in time');
+      }
+      const sent = Date.now();
       if (lease === undefined) {
-        const sent = Date.now();
         const granted = await gateway.election(Math.min(1000, ttlMs / 2)).grantLease(o.ttl);
         lease = granted.id;
         validUntil = sent + granted.ttl * 1000;
-        lastRenew = sent;
-      } else if (now - lastRenew >= ttlMs / 4) {
-        const sent = Date.now();
+      } else if (sent - lastRenew >= ttlMs / 4) {
         const ttl = await gateway.election(Math.min(1000, ttlMs / 4)).keepAlive(lease);
         lastRenew = sent;
         if (ttl <= 0) {
           lease = undefined;
-          await demoteAll('the etcd lease expired');
-          return;
+          hardDemote('the etcd lease expired');
+        } else {
+          validUntil = sent + ttl * 1000;
         }
-        validUntil = sent + ttl * 1000;
       }
     } catch {
-      return;
+      // Unreachable etcd: the deadline check above demotes in time.
+    } finally {
+      renewing = false;
     }
+  };
+  const renewTimer = setInterval(() => void renew(), 100);
+
+  const tick = async () => {
+    if (lease === undefined) return;
     const running = ctx.records.list().filter((r) => r.vxlan !== undefined && r.phase === 'running');
     for (const record of running) {
       if (stop.aborted || lease === undefined) return;
@@ -143,6 +171,7 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
       await sleep(Math.max(0, o.tick - (Date.now() - started)), stop);
     }
   } finally {
+    clearInterval(renewTimer);
     // A clean stop hands the elections over at once instead of after the TTL.
     await demoteAll('the agent stops').catch(() => undefined);
     if (lease !== undefined) await gateway.election(1000).revokeLease(lease).catch(() => undefined);
@@ -195,10 +224,14 @@ function startDeadman(activeFile: string, stateDir: string): ChildProcess {
 
 function sleep(ms: number, stop: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    stop.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      stop.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    stop.addEventListener('abort', onAbort, { once: true });
   });
 }
