@@ -1,4 +1,5 @@
 import { makeContext, type Context } from '../core/context.js';
+import { readRole } from '../core/role.js';
 import { quickState } from '../core/status.js';
 import { cidrText, compareAddresses } from '../domain/address.js';
 import type { NetworkRecord } from '../domain/model.js';
@@ -12,7 +13,9 @@ address and whether the kernel matches (up), holds nothing (down) or differs (dr
   --all-hosts  every upstream lease of every host sharing the lease store (etcd), networks'
                and guests' alike: host, owner, kind, address, bridge, pool. On the file
                backend, this host's leases.
-  --json       a JSON array of {network, uuid, bridge, namespace, private, upstream, state};
+  A stretched network's STATE adds which host's router is active (this one: "active").
+  --json       a JSON array of {network, uuid, bridge, namespace, private, upstream, state,
+               and for stretched networks stretch: {vni, active, host, since}};
                with --all-hosts, of {host, owner, uuid, kind, address, bridge, pool}
 `;
 
@@ -32,7 +35,14 @@ export function mapping(record: NetworkRecord, ctx: Context) {
       ...(lease.pool ? { pool: lease.pool } : {}),
     },
     state: quickState(record, ctx),
+    // Stretched networks: whether this host's router is the active one, which host's is, since when.
+    ...(record.vxlan ? { stretch: stretchOf(record, ctx) } : {}),
   };
+}
+
+export function stretchOf(record: NetworkRecord, ctx: Context): { vni: number; active: boolean; host: string | null; since: string | null } {
+  const role = readRole(ctx.stateDir, record.uuid);
+  return { vni: record.vxlan!.vni, active: record.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -47,7 +57,8 @@ export async function run(args: string[]): Promise<number> {
   process.stdout.write(
     table(
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'UPSTREAM-BRIDGE', 'STATE'],
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.upstream.bridge, m.state]),
+      rows.map((m) => [m.network, m.bridge, m.namespace, m.private, `${m.upstream.address}/${m.upstream.prefix}`, m.upstream.bridge,
+        m.stretch ? `${m.state}, ${m.stretch.active ? 'active' : `standby (active: ${m.stretch.host ?? '?'})`}` : m.state]),
     ),
   );
   return 0;

@@ -80,6 +80,7 @@ export async function run(args: string[]): Promise<number> {
     `Private gateway: ${m.private}`,
     `Upstream:        ${m.upstream.address}/${m.upstream.prefix} via ${m.upstream.gateway} on ${m.upstream.bridge}${m.upstream.pool ? ` (pool ${m.upstream.pool})` : ''}`,
     `Lease:           ${leaseText(lease, record)}`,
+    ...(m.stretch ? [`Stretch:         VXLAN ${m.stretch.vni}; ${m.stretch.active ? 'this host\'s router is active' : 'this host\'s router stands by'}; active host ${m.stretch.host ?? 'unknown'}${m.stretch.since ? ` since ${m.stretch.since}` : ''}`] : []),
   ];
   const d = found.desired;
   if (d) out.push(patchFor(d.lan.kind).describe(d.lan, d.wan));
