@@ -25,6 +25,18 @@ export interface EtcdSession {
   deleteIfUnchanged(key: string, modRevision: string): Promise<boolean>;
 }
 
+/** etcd leases and keys bound to them: what the agent's election needs. */
+export interface EtcdElection {
+  /** A new etcd lease of `ttl` seconds; returns its ID and the TTL etcd granted (it may raise it). */
+  grantLease(ttl: number): Promise<{ id: string; ttl: number }>;
+  /** Renew a lease; returns the TTL it has again, 0 when it has already expired. */
+  keepAlive(id: string): Promise<number>;
+  /** End a lease now: the keys bound to it go with it. */
+  revokeLease(id: string): Promise<void>;
+  /** Create `key` bound to lease `id` if it does not exist; either way returns who holds it now. */
+  createWithLease(key: string, value: string, id: string): Promise<{ created: boolean; current: KeyValue | undefined }>;
+}
+
 /**
  * etcd's own v3 API through its JSON gateway (POST /v3/kv/...), over Node's http/https modules.
  * Chosen over the etcd3 package by measurement (README, "etcd"): a hook loads this on every
@@ -69,6 +81,37 @@ export class EtcdGateway {
           success: [{ request_delete_range: { key: b64(key) } }],
         });
         return r.succeeded === true;
+      },
+    };
+  }
+
+  /** Lease requests within `timeoutMs` together: the agent's deadlines are shorter than a hook's. */
+  election(timeoutMs: number): EtcdElection {
+    const deadline = Date.now() + timeoutMs;
+    const call = (path: string, body: object) => this.call(path, body, deadline);
+    return {
+      grantLease: async (ttl) => {
+        const r = await call('/v3/lease/grant', { TTL: String(ttl) });
+        return { id: String(r.ID), ttl: Number(r.TTL) };
+      },
+      keepAlive: async (id) => {
+        // The gateway streams keepalive answers; one request gets one answer under "result".
+        const r = await call('/v3/lease/keepalive', { ID: id });
+        const result = (r.result ?? r) as { TTL?: string };
+        return Number(result.TTL ?? 0);
+      },
+      revokeLease: async (id) => {
+        await call('/v3/lease/revoke', { ID: id });
+      },
+      createWithLease: async (key, value, id) => {
+        const r = await call('/v3/kv/txn', {
+          compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],
+          success: [{ request_put: { key: b64(key), value: b64(value), lease: id } }],
+          failure: [{ request_range: { key: b64(key) } }],
+        });
+        if (r.succeeded === true) return { created: true, current: undefined };
+        const responses = (r.responses ?? []) as { response_range?: unknown }[];
+        return { created: false, current: kvs(responses[0]?.response_range ?? {})[0] };
       },
     };
   }

@@ -28,6 +28,8 @@ export function planDhcp(v: {
   private?: Cidr; range?: DhcpRange;
   private6?: Cidr;
   reservations: DhcpReservation[];
+  /** The interface MTU guests must use (DHCP option 26); absent: not sent. */
+  mtu?: number;
 }): DhcpPlan {
   const gw = v.private?.address;
   const conf = [
@@ -40,6 +42,7 @@ export function planDhcp(v: {
       `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private!.prefix)},1h`,
       `dhcp-option=option:router,${gw}`,
       `dhcp-option=option:dns-server,${gw}`,
+      ...(v.mtu !== undefined ? [`dhcp-option=option:mtu,${v.mtu}`] : []),
     ] : []),
     ...(v.private6 ? ipv6Lines(v.private6) : []),
     'dhcp-authoritative',
