@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdConfig } from '../config/config.js';
 import { InputError } from '../domain/errors.js';
@@ -48,6 +48,9 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
   // Demote this long before the lease could expire: a renew in flight, clocks, the switch itself.
   const margin = Math.min(700, ttlMs / 3);
   const key = (uuid: string) => `${etcd.prefix}routers/${uuid}`;
+  // The active router's DHCP leases, so the next active one hands none of them out again.
+  const dhcpKey = (uuid: string) => `${etcd.prefix}dhcp/${uuid}`;
+  const published = new Map<string, number>();
   const activeFile = join(ctx.stateDir, 'agent-active');
   writeFileSync(agentPidFile(ctx.stateDir), `${process.pid}\n`);
   const deadman = startDeadman(activeFile, ctx.stateDir);
@@ -70,7 +73,8 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
       publishActive();
     }
     if (before.active !== isActive) o.log(`network ${record.name}: ${isActive ? 'active on this host' : `standby${holder ? ` (active: ${holder.host})` : ''}`}`);
-    await applyRole(ctx, record.uuid, role);
+    const leases = isActive && !before.active && record.dhcp ? await sharedLeases(record) : undefined;
+    await applyRole(ctx, record.uuid, role, leases);
     // The lease may have been lost while the rebuild waited for the network lock.
     if (isActive && (lease === undefined || lease !== holder?.lease)) {
       hardDemote('the etcd lease was lost while the router came up');
@@ -81,6 +85,34 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
       publishActive();
     } else if (before.active !== isActive) {
       announce(record);
+    }
+  };
+
+  /** What the last active router shared; a promotion does not wait for an etcd that does not answer. */
+  const sharedLeases = async (record: NetworkRecord): Promise<string | undefined> => {
+    try {
+      return (await gateway.session(Math.min(500, ttlMs / 4)).get(dhcpKey(record.uuid)))?.value;
+    } catch {
+      o.log(`network ${record.name}: the shared DHCP leases could not be read; its DHCP starts from this host's own`);
+      return undefined;
+    }
+  };
+
+  /** An active router's leases file, to etcd whenever dnsmasq has changed it. */
+  const publishLeases = async (record: NetworkRecord) => {
+    const file = join(ctx.network(record).dhcpDir, 'leases');
+    let mtime: number;
+    try {
+      mtime = statSync(file).mtimeMs;
+    } catch {
+      return;
+    }
+    if (published.get(record.uuid) === mtime) return;
+    try {
+      await gateway.session(1000).put(dhcpKey(record.uuid), readFileSync(file, 'utf8'));
+      published.set(record.uuid, mtime);
+    } catch {
+      // Tried again next tick.
     }
   };
 
@@ -139,7 +171,11 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
 
   const tick = async () => {
     if (lease === undefined) return;
-    const running = ctx.records.list().filter((r) => r.vxlan !== undefined && r.phase === 'running');
+    const stretched = ctx.records.list().filter((r) => r.vxlan !== undefined);
+    const running = stretched.filter((r) => r.phase === 'running');
+    // A running network converged again (a repeated `started`, a repair) is 'starting' meanwhile:
+    // it keeps its election; only a network stopped (or failed) here gives it up.
+    const kept = new Set(stretched.filter((r) => r.phase === 'running' || r.phase === 'starting').map((r) => r.uuid));
     for (const record of running) {
       if (stop.aborted || lease === undefined) return;
       const claim: Claim = { host: me, lease, since: new Date().toISOString() };
@@ -152,9 +188,10 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
       const holder = result.created ? claim : parseClaim(result.current?.value);
       await setRole(record, holder?.lease === lease, holder);
     }
+    for (const record of [...active.values()]) if (record.dhcp) await publishLeases(record);
     // A network stopped here gives its election up, so a standby elsewhere takes over at once.
     for (const record of [...active.values()]) {
-      if (running.some((r) => r.uuid === record.uuid)) continue;
+      if (kept.has(record.uuid)) continue;
       active.delete(record.uuid);
       publishActive();
       const kv = gateway.session();

@@ -3,7 +3,7 @@ import { InputError, NatnsError, withContext } from '../domain/errors.js';
 import { cidrText, familyOf, subnetText } from '../domain/address.js';
 import { upstreamBridgeOf, upstreamText, type AdminForward, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
-import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
+import { dnsmasqPid, DnsmasqError, ensureDnsmasq, seedLeases, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { deviceHolding, hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
@@ -213,7 +213,9 @@ async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Prom
   const changes = await ensureRouter(desired, handle.nftFile);
   checkpoint();
   // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
-  if (!net.dhcp && !net.private6) {
+  // A standby router serves nothing: its DHCP starts when it becomes active, with the leases the
+  // active one shared (applyRole).
+  if ((!net.dhcp && !net.private6) || desired.standby) {
     await stopDnsmasq(handle.dhcpDir);
     return { desired, changes, dnsmasq: 'none' };
   }
@@ -336,15 +338,21 @@ export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: 
 /**
  * The agent's switch: record this host's role for a running stretched network and converge its
  * router on it (sides and routes up or down, DHCP with them). Returns false when the network is
- * not running here (then only the role is recorded, for its next start).
+ * not running here (then only the role is recorded, for its next start). `leases`: the DHCP
+ * leases the network's last active router shared, seeded into a router becoming active before
+ * its dnsmasq starts, so it hands out none of them again.
  */
-export async function applyRole(ctx: Context, uuid: string, role: Role): Promise<boolean> {
+export async function applyRole(ctx: Context, uuid: string, role: Role, leases?: string): Promise<boolean> {
   const record = ctx.records.read(uuid);
   if (!record) return false;
   return ctx.network(record).withLock(async () => {
     writeRole(ctx.stateDir, uuid, role);
     const current = ctx.records.read(uuid);
     if (current?.phase !== 'running' || !ctx.network(current).netns.exists()) return false;
+    const handle = ctx.network(current);
+    if (role.active && leases !== undefined && dnsmasqPid(handle.dhcpDir, handle.names.namespace) === undefined) {
+      seedLeases(handle.dhcpDir, handle.names.namespace, leases);
+    }
     await buildRouter(current, current, ctx);
     return true;
   });

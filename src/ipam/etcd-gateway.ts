@@ -15,6 +15,7 @@ export interface EtcdSession {
   /** Keys from `key` (with `prefix`: every key starting with it). */
   range(key: string, prefix?: boolean): Promise<KeyValue[]>;
   get(key: string): Promise<KeyValue | undefined>;
+  put(key: string, value: string): Promise<void>;
   /**
    * Put `value` at `key` in one transaction that succeeds only while the key does not exist.
    * When it exists, the same round trip returns every key under `view` (a prefix), so a caller
@@ -54,9 +55,9 @@ export class EtcdGateway {
 
   constructor(private readonly config: EtcdConfig) {}
 
-  /** Requests for one operation, which all together get the config's timeout. */
-  session(): EtcdSession {
-    const deadline = Date.now() + this.config.timeoutMs;
+  /** Requests for one operation, which all together get the config's timeout (or a shorter one). */
+  session(timeoutMs = this.config.timeoutMs): EtcdSession {
+    const deadline = Date.now() + timeoutMs;
     const call = (path: string, body: object) => this.call(path, body, deadline);
     const range = async (key: string, prefix = false): Promise<KeyValue[]> => {
       const body = { key: b64(key), ...(prefix ? { range_end: b64(rangeEnd(key)) } : {}) };
@@ -65,6 +66,9 @@ export class EtcdGateway {
     return {
       range,
       get: async (key) => (await range(key))[0],
+      put: async (key, value) => {
+        await call('/v3/kv/put', { key: b64(key), value: b64(value) });
+      },
       createIfAbsent: async (key, value, view = key) => {
         const r = await call('/v3/kv/txn', {
           compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],

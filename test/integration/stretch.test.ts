@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
 import { SimHost } from '../helpers/simhost.js';
@@ -261,6 +261,35 @@ test('the active agent dies: the other host takes over within 3 s (median of 3),
     const [row] = JSON.parse((await h.cli(['list', '--json'])).stdout) as { stretch: { vni: number; active: boolean; host: string; since: string } }[];
     expect(row!.stretch).toMatchObject({ vni: VNI, active: await isActive(h), host: status.networks[0]!.host });
     expect(Date.parse(row!.stretch.since)).toBeGreaterThan(Date.now() - 60_000);
+  }
+});
+
+/** A guest's MAC and IPv4 address. */
+async function guestOf(host: SimHost, guest: string): Promise<{ mac: string; address: string }> {
+  const [link] = JSON.parse(await host.must(['ip', '-n', guest, '-j', 'addr', 'show', 'dev', 'eth0'])) as { address: string; addr_info: { family: string; local: string }[] }[];
+  return { mac: link!.address, address: link!.addr_info.find((i) => i.family === 'inet')?.local ?? '' };
+}
+
+test('DHCP moves with the active router: the new one knows every lease the old one gave, and offers none of them again', async () => {
+  const active = (await isActive(a)) ? a : b;
+  const ga = await guestOf(a, 'ga');
+  const gb = await guestOf(b, 'gb');
+  // Both leases were handed out before the failovers, by whichever router was active then.
+  const leases = readFileSync(join(active.sb.env.NATNS_STATE_DIR!, 'dhcp', net.uuid, 'leases'), 'utf8');
+  expect(leases).toContain(`${ga.mac} ${ga.address} `);
+  expect(leases).toContain(`${gb.mac} ${gb.address} `);
+  // A guest that does not answer (so dnsmasq's ping check cannot save it) still keeps its address:
+  // a new client asking for exactly that address is given another one.
+  await a.must(['ip', '-n', 'ga', 'link', 'set', 'eth0', 'down']);
+  try {
+    await active.guest('gc', net.bridge);
+    await active.must(['ip', 'netns', 'exec', 'gc', 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '5', '-T', '2', '-r', ga.address, '-s', join(repoRoot, 'src', 'lab', 'udhcpc.sh')]);
+    const gc = await guestOf(active, 'gc');
+    expect(gc.address).toMatch(/^10\.0\.0\.1\d\d$/);
+    expect([ga.address, gb.address]).not.toContain(gc.address);
+  } finally {
+    await active.run(['ip', 'netns', 'del', 'gc']);
+    await a.must(['ip', '-n', 'ga', 'link', 'set', 'eth0', 'up']);
   }
 });
 

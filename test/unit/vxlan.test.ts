@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config/config.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
 import { diffRouter } from '../../src/plan/diff.js';
-import { planDhcp } from '../../src/plan/dnsmasq.js';
+import { mergeLeases, planDhcp } from '../../src/plan/dnsmasq.js';
 import { NOTHING, type IpLink, type ObservedRouter } from '../../src/plan/observed.js';
 import { planRouter, type RouterInput } from '../../src/plan/router.js';
 import { networkXml } from '../helpers/xml.js';
@@ -144,5 +144,22 @@ describe('stretch plan', () => {
     const base = { network: 'n', namespace: 'natns-n', dir: '/d', private: { address: '10.0.0.1', prefix: 24 }, range: { start: '10.0.0.100', end: '10.0.0.199' }, reservations: [] };
     expect(planDhcp({ ...base, mtu: 1450 }).conf).toContain('dhcp-option=option:mtu,1450\n');
     expect(planDhcp(base).conf).not.toContain('option:mtu');
+  });
+});
+
+describe('DHCP leases moving with the active router', () => {
+  const A = '02:00:00:00:00:0a';
+  const B = '02:00:00:00:00:0b';
+  const C = '02:00:00:00:00:0c';
+
+  test('the shared leases join this host\'s; a MAC keeps its later lease, an address its later holder', () => {
+    const local = `duid 00:01:02\n100 ${A} 10.0.0.100 a *\n300 ${C} 10.0.0.105 c *\n`;
+    const shared = `200 ${A} 10.0.0.101 a 01:aa\n400 ${B} 10.0.0.105 b *\n`;
+    expect(mergeLeases(local, shared)).toBe(`duid 00:01:02\n200 ${A} 10.0.0.101 a 01:aa\n400 ${B} 10.0.0.105 b *\n`);
+  });
+
+  test('an infinite lease (expiry 0) outlives every other; nothing shared leaves the file as it was', () => {
+    expect(mergeLeases(`0 ${A} 10.0.0.100 a *\n`, `900 ${A} 10.0.0.101 a *\n`)).toBe(`0 ${A} 10.0.0.100 a *\n`);
+    expect(mergeLeases(`100 ${A} 10.0.0.100 a *\n`, '')).toBe(`100 ${A} 10.0.0.100 a *\n`);
   });
 });
