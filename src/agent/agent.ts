@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdConfig } from '../config/config.js';
-import { InputError } from '../domain/errors.js';
 import { namespaceName, NS_LAN, NS_WAN } from '../domain/names.js';
 import type { NetworkRecord } from '../domain/model.js';
 import type { Context } from '../core/context.js';
 import { applyRole } from '../core/network.js';
 import { agentPidFile, readRole, writeRole } from '../core/role.js';
 import { EtcdGateway } from '../ipam/etcd-gateway.js';
+import { hookSocket, serveHooks } from './hook-server.js';
 import { Netns } from '../kernel/netns.js';
 import { writeFileAtomic } from '../sys/files.js';
 
@@ -38,12 +38,23 @@ interface Claim {
  */
 export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal): Promise<void> {
   const config = ctx.config();
-  if (config.ipam.backend !== 'etcd') {
-    throw new InputError("'natns agent' elects routers through etcd; set \"ipam\": {\"backend\": \"etcd\", ...} in the host config (README, \"Several hosts\")");
+  const socket = hookSocket(ctx.stateDir);
+  const server = await serveHooks(socket, (line) => o.log(`error: ${line}`));
+  writeFileSync(agentPidFile(ctx.stateDir), `${process.pid}\n`);
+  o.log(`natns agent: serving libvirt's hooks on ${socket}`);
+  try {
+    // Elections need the shared store; on the file store the agent only serves the hooks.
+    if (config.ipam.backend === 'etcd') await runElections(ctx, config.ipam, config.host, o, stop);
+    else await new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })));
+  } finally {
+    await new Promise((r) => server.close(r));
+    rmSync(agentPidFile(ctx.stateDir), { force: true });
+    o.log('natns agent stopped');
   }
-  const etcd: EtcdConfig = config.ipam;
+}
+
+async function runElections(ctx: Context, etcd: EtcdConfig, me: string, o: AgentOptions, stop: AbortSignal): Promise<void> {
   const gateway = new EtcdGateway(etcd);
-  const me = config.host;
   const ttlMs = o.ttl * 1000;
   // Demote this long before the lease could expire: a renew in flight, clocks, the switch itself.
   const margin = Math.min(700, ttlMs / 3);
@@ -52,7 +63,6 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
   const dhcpKey = (uuid: string) => `${etcd.prefix}dhcp/${uuid}`;
   const published = new Map<string, number>();
   const activeFile = join(ctx.stateDir, 'agent-active');
-  writeFileSync(agentPidFile(ctx.stateDir), `${process.pid}\n`);
   const deadman = startDeadman(activeFile, ctx.stateDir);
 
   let lease: string | undefined;
@@ -200,7 +210,7 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
     }
   };
 
-  o.log(`natns agent for host ${me}: lease TTL ${o.ttl} s, etcd ${etcd.endpoints.join(', ')}`);
+  o.log(`natns agent for host ${me}: elections with lease TTL ${o.ttl} s, etcd ${etcd.endpoints.join(', ')}`);
   try {
     while (!stop.aborted) {
       const started = Date.now();
@@ -214,8 +224,6 @@ export async function runAgent(ctx: Context, o: AgentOptions, stop: AbortSignal)
     if (lease !== undefined) await gateway.election(1000).revokeLease(lease).catch(() => undefined);
     deadman.stdin?.end();
     deadman.kill();
-    rmSync(agentPidFile(ctx.stateDir), { force: true });
-    o.log('natns agent stopped');
   }
 }
 

@@ -50,6 +50,9 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<Leases & { previ
   }
   // A stretch that cannot be built here is refused before any lease is taken.
   if (net.vxlan) {
+    if (ctx.config().ipam.backend !== 'etcd') {
+      throw new InputError(`network '${net.name}' is stretched (<natns:vxlan>): its hosts share its lease and elect its active router through etcd, but this host keeps leases in files; set "ipam": {"backend": "etcd", ...} in the host config (README, "Several hosts")`);
+    }
     await underlayOf(net, ctx);
     if (liveAgent(ctx.stateDir) === undefined) {
       throw new InputError(
