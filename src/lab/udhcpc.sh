@@ -2,7 +2,9 @@
 # udhcpc calls this with the lease in the environment; apply it to the interface.
 case "$1" in
   bound|renew)
-    ip addr flush dev "$interface"
+    # IPv4 only: flushing every family would also take the IPv6 link-local and SLAAC addresses
+    # the kernel may have made by then.
+    ip -4 addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     for r in $router; do ip route add default via "$r" dev "$interface"; break; done
     ;;
