@@ -50,6 +50,17 @@ ADDR=$(ip -4 -o addr show dev eth0 | awk '{print $4}')
 echo "NATNS-GUEST $NAME up $ADDR"
 HOST=${PROBE%:*}
 PORT=${PROBE#*:}
+# The SLAAC address once its duplicate address detection is done ("tentative" until then).
+addr6() {
+  ip -6 -o addr show dev eth0 scope global | grep -v tentative | awk '{print $4}' | head -n 1
+}
+if [ -n "$PROBE6" ]; then
+  # SLAAC takes the kernel two duplicate address detections (link-local, then the global
+  # address), about 3-5 s after the link comes up: wait for it (at most 20 s), so the first
+  # round probes both families.
+  i=0
+  while [ -z "$(addr6)" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+fi
 # probe HOST: "ping=ok|fail tcp=ok ANSWER|fail"
 probe() {
   if ping -c 1 -W 2 "$1" >/dev/null 2>&1; then P=ok; else P=fail; fi
@@ -62,8 +73,7 @@ while true; do
   n=$((n+1))
   echo "NATNS-PROBE $NAME $n $(probe "$HOST")"
   if [ -n "$PROBE6" ]; then
-    # The SLAAC address once its duplicate address detection is done ("tentative" until then).
-    ADDR6=$(ip -6 -o addr show dev eth0 scope global | grep -v tentative | awk '{print $4}' | head -n 1)
+    ADDR6=$(addr6)
     if [ -n "$ADDR6" ]; then
       echo "NATNS-PROBE6 $NAME $n addr=$ADDR6 $(probe "$PROBE6")"
     else
