@@ -115,7 +115,7 @@ export class Lab {
     const image = guestImage();
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
 
-    this.say(`creating provider bridge ${this.provider} and upstream host ${LAB_SUBNET.gateway} in namespace ${this.upstreamNs}`);
+    this.say(`creating provider bridge ${this.provider} and upstream host ${LAB_SUBNET.gateway}${this.ipv6 ? ` / ${LAB_SUBNET6.gateway}` : ''} in namespace ${this.upstreamNs}`);
     await Netns.host.ipBatch([
       `link add ${this.provider} type bridge`,
       `link set ${this.provider} up`,
@@ -221,7 +221,7 @@ export class Lab {
     const reached = (p: GuestProbe) => p.ping && p.tcp !== undefined && (!this.ipv6 || (p.ping6 === true && p.tcp6 !== undefined));
     for (;;) {
       const probes = this.probes();
-      const status = probes.map((p) => `${p.guest}: ${p.up ? (reached(p) ? 'reached upstream' : `booted, probing${this.ipv6 ? ` (IPv4 ${p.ping && p.tcp ? 'ok' : 'not yet'}, IPv6 ${p.ping6 && p.tcp6 ? 'ok' : p.up6 ? 'not yet' : 'no SLAAC address yet'})` : ''}`) : 'booting'}`).join(', ');
+      const status = probes.map((p) => `${p.guest}: ${p.up ? (reached(p) ? 'reached upstream' : `booted, probing${this.ipv6 ? ` (IPv4 ${p.ping && p.tcp ? 'ok' : 'not yet'}, IPv6 ${p.ping6 && p.tcp6 ? 'ok' : p.up6 ? 'not yet' : 'waiting for its SLAAC address'})` : ''}`) : 'booting'}`).join(', ');
       if (status !== lastSaid) this.say(status);
       lastSaid = status;
       if (probes.every(reached) && this.probeCount() > since) return probes;
