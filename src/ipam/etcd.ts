@@ -1,20 +1,21 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdConfig, HostConfig, PoolConfig } from '../config/config.js';
-import { compareAddresses, isAddress } from '../domain/address.js';
+import { isAddress } from '../domain/address.js';
 import { InputError, NatnsError } from '../domain/errors.js';
 import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
 import { checkpoint } from '../sys/checkpoint.js';
 import { writeFileAtomic } from '../sys/files.js';
 import { isAlive, withLock } from '../sys/lock.js';
-import { lowestFree, rangeSize } from './allocator.js';
+import { lowestFree, poolShape, rangeSize } from './allocator.js';
 import { EtcdError, EtcdGateway, type EtcdSession, type KeyValue } from './etcd-gateway.js';
 import { poolOf, type Ipam } from './ipam.js';
 import type { FileLeaseStore } from './leases.js';
 
 /**
  * Upstream leases in etcd, shared by every host on the provider network: one key per address,
- * `<prefix>leases/<bridge>/<address>`, holding its owner (UUID, name, host). A lease is created
+ * `<prefix>leases/<bridge>/<address>`, holding its owner (UUID, name, host); a pool of prefixes
+ * (NPTv6) leases whole prefixes, one key each, named by its first address. A lease is created
  * in one transaction that succeeds only while the key is absent, so two hosts never hold the
  * same address; no lock spans hosts. Hosts on one provider network must give its bridge the
  * same name (the key names the segment by it).
@@ -118,11 +119,13 @@ export class EtcdIpam implements Ipam {
   }
 
   private async fromPool(kv: EtcdSession, pool: PoolConfig, me: LeaseOwner, previous: Upstream | undefined): Promise<Upstream> {
+    // Single addresses, or (NPTv6) whole prefixes, each under its first address: one key either way.
+    const shape = poolShape(pool);
     const fromPool = (address: string): Upstream => ({
-      bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
+      bridge: pool.bridge, address, prefix: shape.prefix, gateway: pool.gateway, pool: pool.name,
     });
     const owner = { ...me, pool: pool.name };
-    const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
+    const inRange = shape.inRange;
     // A restart asks for its own key only, not the whole bridge, and takes no lock.
     if (previous && previous.bridge === pool.bridge && inRange(previous.address)) {
       const current = await kv.get(this.leaseKey(pool.bridge, previous.address));
@@ -146,10 +149,10 @@ export class EtcdIpam implements Ipam {
       // the bridge's keys as they are now and the next lowest is tried. Each round leases one
       // more address somewhere, so this ends (or the timeout does).
       for (;;) {
-        const address = lowestFree(pool.first, pool.last, new Set(view.keys()));
+        const address = lowestFree(pool.first, pool.last, new Set(view.keys()), shape.step);
         if (address === undefined) {
           throw new InputError(
-            `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
+            `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last, shape.step)} ${shape.units} ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
           );
         }
         const lost = await this.create(inLock, pool.bridge, address, owner);
