@@ -213,21 +213,25 @@ async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Prom
   const handle = ctx.network(net);
   const guests = ctx.guests.list();
   const desired = await planFor(net, leases, ctx, guests);
-  const changes = await ensureRouter(desired, handle.nftFile);
-  checkpoint();
   // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
   // A standby router serves nothing: its DHCP starts when it becomes active, with the leases the
   // active one shared (applyRole).
-  if ((!net.dhcp && !net.private6) || desired.standby) {
-    await stopDnsmasq(handle.dhcpDir);
-    return { desired, changes, dnsmasq: 'none' };
-  }
-  const dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
-    network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
-    ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
-    // Over a stretch, guests must send frames the VXLAN device can carry (option 26).
-    ...(desired.vxlan ? { mtu: desired.lan.mtu } : {}),
-  }));
+  const serves = (net.dhcp !== undefined || net.private6 !== undefined) && !desired.standby;
+  let dnsmasq: 'started' | 'unchanged' | 'none' = 'none';
+  // Started beside the router's addresses and rules, not after them: dnsmasq binds its addresses
+  // as they appear (bind-dynamic), and that takes a process start off every network start.
+  const dhcp = serves
+    ? async () => {
+      dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
+        network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
+        ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
+        // Over a stretch, guests must send frames the VXLAN device can carry (option 26).
+        ...(desired.vxlan ? { mtu: desired.lan.mtu } : {}),
+      }));
+    }
+    : () => stopDnsmasq(handle.dhcpDir);
+  const changes = await ensureRouter(desired, handle.nftFile, dhcp);
+  checkpoint();
   return { desired, changes, dnsmasq };
 }
 

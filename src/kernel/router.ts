@@ -16,8 +16,10 @@ import { linkExists, namespaceExists } from './sysfs.js';
  * Converge the kernel on `desired`: observe, diff, then batched processes: stale namespace
  * links (rarely), one host ip batch, then side by side the namespace's ip batch, its sysctls and
  * one atomic nft -f. Each step is skipped when it has nothing to do. Safe to repeat.
+ * `alongside` (the network's DHCP) runs with that last step, once the namespace and its links
+ * exist; every step is waited for, and the router's own failure is the one reported first.
  */
-export async function ensureRouter(desired: DesiredRouter, nftFile: string): Promise<RouterChanges> {
+export async function ensureRouter(desired: DesiredRouter, nftFile: string, alongside?: () => Promise<void>): Promise<RouterChanges> {
   const changes = diffRouter(desired, await observeRouter(desired));
   if (changes.conflicts.length > 0) throw new NatnsError(changes.conflicts.join('; '));
   const ns = new Netns(desired.namespace);
@@ -34,7 +36,8 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
     ? Promise.all([ns.ipBatch(changes.ns, `configure addresses and routes in ${ns.label}`), ns.sysctl(changes.sysctls)])
     : ns.sysctl(changes.sysctls).then(() => ns.ipBatch(changes.ns, `configure addresses and routes in ${ns.label}`))
   ).then(() => ns.ipBatch(changes.ns6, `configure IPv6 policy routing in ${ns.label}`, 'ipv6'));
-  await Promise.all([configure, changes.nft ? applyNft(desired, ns, nftFile) : undefined]);
+  const results = await Promise.allSettled([configure, changes.nft ? applyNft(desired, ns, nftFile) : undefined, alongside?.()]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
   return changes;
 }
 

@@ -36,7 +36,8 @@ export function planDhcp(v: {
     `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
     `interface=${NS_LAN}`,
     'except-interface=lo',
-    'bind-interfaces',
+    // Like bind-interfaces (its own addresses only), but it may start before they exist.
+    'bind-dynamic',
     ...(v.range ? [
       `listen-address=${gw}`,
       `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private!.prefix)},1h`,
