@@ -147,6 +147,25 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./ipam.js')).migrate(o))();
     });
 
+  const pool = root.command('pool')
+    .description('The upstream address pools of the natns config and who holds their addresses, from the lease store the config names (files, or etcd: every host\'s leases).')
+    .summary('upstream pools: use (list) and every lease with its owner (show)');
+  pool.command('list')
+    .description('every pool with its bridge, range, and how many addresses are used and free')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./pool.js')).list(o))();
+    });
+  pool.command('show')
+    .description("one pool: its subnet, gateway and range, and every lease in it with its owner (a network's upstream address, or a guest's 1:1 address) and the host that holds it")
+    .argument('<pool>', 'pool name (see natns pool list)')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./pool.js')).show(name, o))();
+    });
+
   root.command('demo')
     .description('Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge with an upstream host in its own namespace, two libvirt networks that both use 10.0.0.0/24, and a QEMU guest on each publishing port 80; prints the mappings and what each side reached, then removes all of it. Every object is named natnsdemo-*.')
     .summary('two same-subnet networks with real guests, end to end (--keep, --down)')
