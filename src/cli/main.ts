@@ -166,6 +166,15 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./pool.js')).show(name, o))();
     });
 
+  root.command('doctor')
+    .description('Check what natns needs on this host, each with a pass/fail line and the fix: kernel support (namespaces, veth, macvlan, nft NAT in a namespace, tried in a throwaway namespace), tool versions, libvirt and its hook folders, the hooks installed and libvirtd started since, the config, each pool\'s bridge and gateway (asked by ARP from a throwaway namespace, using no address), br_netfilter, host routes into a pool\'s subnet, the conntrack tool. Exit code 1 when a check fails.')
+    .summary('check the host: kernel, tools, libvirt, hooks, config, pools')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./doctor.js')).run(o))();
+    });
+
   root.command('demo')
     .description('Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge with an upstream host in its own namespace, two libvirt networks that both use 10.0.0.0/24, and a QEMU guest on each publishing port 80; prints the mappings and what each side reached, then removes all of it. Every object is named natnsdemo-*.')
     .summary('two same-subnet networks with real guests, end to end (--keep, --down)')
