@@ -46,13 +46,24 @@ function program(done: (code: number) => void): Command {
 
   root.command('show')
     .description("one network's mapping in detail, with what the kernel holds right now: the namespace's\n" +
-      'links, addresses, routes and nft table, and every difference from what natns planned')
-    .summary('one network in detail, with what the kernel holds')
-    .argument('<network>', 'network name or uuid')
+      'links, addresses, routes and nft table, and every difference from what natns planned; or, given\n' +
+      "a guest's (domain's) name, its networks, private and upstream addresses, forwards and 1:1 address")
+    .summary('one network (or guest) in detail, with what the kernel holds')
+    .argument('<network>', 'network name or uuid, or a guest (domain) name or uuid')
     .addOption(json())
     .action(function (this: Command, name: string) {
       const o = this.opts<{ json?: boolean }>();
       return run(async () => (await import('./show.js')).run(name, o))();
+    });
+
+  root.command('leases')
+    .description("the DHCP leases of a network's dnsmasq: address, MAC, host name, when it ends, and the guest whose port has that MAC")
+    .summary("a network's DHCP leases")
+    .argument('<network>', 'network name or uuid')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./leases.js')).run(name, o))();
     });
 
   root.command('release')

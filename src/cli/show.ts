@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
+import { guestView, unknownName, type GuestView } from '../core/views.js';
 import { inspect } from '../core/status.js';
 import { errorText } from '../domain/errors.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
@@ -56,6 +57,11 @@ function leaseText(l: Awaited<ReturnType<typeof leaseHolder>>, record: NetworkRe
 
 export async function run(name: string, options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
+  if (!ctx.records.list().some((r) => r.name === name || r.uuid === name)) {
+    const guest = await guestView(ctx, name);
+    if (!guest) throw unknownName(ctx, name);
+    return showGuest(guest, options);
+  }
   const record = findNetwork(ctx, name, 'show');
   const { netns } = ctx.network(record);
   const m = mapping(record, ctx);
@@ -120,6 +126,28 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
       out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));
     }
   }
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+/** `natns show GUEST`: the guest's networks, addresses, forwards and 1:1 addresses. */
+function showGuest(g: GuestView, options: { json?: boolean }): number {
+  if (options.json) {
+    process.stdout.write(JSON.stringify(g, null, 2) + '\n');
+    return 0;
+  }
+  const out = [
+    `Guest:           ${g.guest} (${g.uuid})`,
+    `State:           ${g.running ? 'running' : 'stopped (natns keeps only its 1:1 leases)'}`,
+  ];
+  for (const n of g.networks) {
+    out.push('', `Network:         ${n.network} (MAC ${n.mac})`);
+    out.push(`Private:         ${[n.private, n.private6].filter(Boolean).join(', ') || 'no address seen (no reservation, no DHCP lease)'}`);
+    out.push(`Upstream:        ${[n.upstream, n.upstream6].filter(Boolean).join(', ') || '-'}${n.public || n.public6 ? " (the network's; this guest's traffic leaves with its 1:1 address)" : " (the network's, shared by its guests)"}`);
+    if (n.public || n.public6) out.push(`1:1 address:     ${[n.public, n.public6].filter(Boolean).join(', ')}`);
+    out.push('Forwards:', ...(n.forwards.length ? n.forwards.map((f) => `  ${f.proto} ${f.published} -> ${f.to}`) : ['  none']));
+  }
+  if (!g.running && g.leases.length) out.push('', '1:1 leases:', ...g.leases.map((l) => `  ${l.address} on ${l.bridge}`));
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }
