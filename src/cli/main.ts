@@ -158,6 +158,47 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./ipam.js')).migrate(o))();
     });
 
+  const network = root.command('network')
+    .description('Define, change and remove natns networks in libvirt (virsh does the rest: net-start, net-destroy, net-list).')
+    .summary('create, change (set) or delete a natns network in libvirt');
+  const upstreamOptions = (c: Command) => c
+    .addOption(new Option('--pool <pool>', 'lease the upstream address from this pool (default: the only IPv4 pool, or "default")').conflicts('upstreamAddress'))
+    .option('--upstream-address <a>', 'a fixed upstream address A or A/PREFIX; bridge, prefix and gateway come from the pool whose subnet holds it')
+    .option('--upstream-bridge <bridge>', 'with --upstream-address: the upstream bridge, where no pool says it')
+    .option('--upstream-gateway <ip>', 'with --upstream-address: the upstream gateway, where no pool says it');
+  upstreamOptions(network.command('create')
+    .description("Define a natns network from xml-templates/network.xml: an isolated libvirt network whose gateway is its router's, in its own namespace. Refused when libvirt has a network of that name or the bridge exists.")
+    .argument('<name>', 'the new network\'s name')
+    .requiredOption('--gateway <cidr>', "the router's private address and prefix, like 10.0.0.1/24"))
+    .option('--dhcp <start-end>', 'hand out addresses from this range, like 10.0.0.100-10.0.0.199')
+    .option('--bridge <name>', 'the network\'s bridge (default: the lowest free virbrN)')
+    .addOption(new Option('--patch <kind>', 'how the router is joined to the bridges').choices(['veth', 'macvlan']))
+    .option('--autostart', 'start it whenever libvirtd starts')
+    .option('--start', 'start it now')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts();
+      return run(async () => (await import('./network.js')).create(name, o as Parameters<typeof import('./network.js').create>[1]))();
+    });
+  network.command('delete')
+    .description("Stop the network, undefine it, and return its upstream address to its pool (its admin forwards go with it). Repeatable: what is gone already is fine.")
+    .argument('<name>', 'network name')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./network.js')).remove(name, o))();
+    });
+  upstreamOptions(network.command('set')
+    .description('Change the natns metadata of a defined network. A running network keeps its settings until it is restarted; this says when a restart is needed (natns show marks it too).')
+    .argument('<name>', 'network name'))
+    .option('--dhcp <start-end>', 'hand out addresses from this range')
+    .option('--no-dhcp', 'stop handing out addresses')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts();
+      return run(async () => (await import('./network.js')).set(name, o as Parameters<typeof import('./network.js').set>[1]))();
+    });
+
   const pool = root.command('pool')
     .description('The upstream address pools of the natns config and who holds their addresses, from the lease store the config names (files, or etcd: every host\'s leases).')
     .summary('upstream pools: use (list) and every lease with its owner (show)');

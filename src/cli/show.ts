@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { findNetwork } from '../core/lookup.js';
+import { pendingChange } from '../core/network-admin.js';
 import { guestView, unknownName, type GuestView } from '../core/views.js';
 import { inspect } from '../core/status.js';
 import { errorText } from '../domain/errors.js';
@@ -68,15 +69,17 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
   const found = await inspect(record, ctx);
   const lease = await leaseHolder(record, ctx);
   const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
+  const pending = await pendingChange(record.name);
   if (options.json) {
     process.stdout.write(JSON.stringify({
-      ...m, phase: record.phase, lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
+      ...m, phase: record.phase, ...(pending ? { pendingChange: true } : {}), lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
     }, null, 2) + '\n');
     return 0;
   }
   const out: string[] = [
     `Network:         ${m.network} (${m.uuid})`,
     `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
+    ...(pending ? [`Pending change:  its definition differs from what runs; restart to apply: virsh net-destroy ${record.name} && virsh net-start ${record.name}`] : []),
     `Bridge:          ${m.bridge}`,
     `Namespace:       ${m.namespace}`,
   ];

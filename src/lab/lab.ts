@@ -7,7 +7,7 @@ import { NatnsError } from '../domain/errors.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { openDomains } from '../libvirt/domains.js';
-import { renderTemplate } from '../libvirt/templates.js';
+import { renderTemplate, upstreamAttributes } from '../libvirt/templates.js';
 import { netDefine, netNames, netRemove, netStart } from '../libvirt/virsh.js';
 import { paths } from '../sys/paths.js';
 import { run } from '../sys/run.js';
@@ -119,7 +119,7 @@ export class Lab {
       const macvlan = this.o.macvlan?.includes(i) ?? false;
       this.say(`starting network ${n.name} (10.0.0.0/24, gateway ${PRIVATE_GATEWAY}, ${macvlan ? 'macvlan' : 'veth'} patches) with virsh net-start`);
       await netDefine(renderTemplate('network', {
-        name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix,
+        name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, upstream: upstreamAttributes({ pool: this.o.prefix }),
         extra: `\n      <natns:dhcp start="${DHCP_RANGE[0]}" end="${DHCP_RANGE[1]}"/>${macvlan ? '\n      <natns:patch type="macvlan"/>' : ''}`,
       }));
       await netStart(n.name);
