@@ -227,6 +227,16 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./doctor.js')).run(o))();
     });
 
+  root.command('metrics')
+    .description("Prometheus text for every network (state with its upstream address, bytes and packets each way from counters on natns's own nft rules, conntrack entries and limit, forwards, DHCP leases), every pool (used, free) and every hook event in natns's log (count and a duration histogram). With --textfile, written atomically to DIR/natns.prom for node_exporter's textfile collector (run it from cron).")
+    .summary('Prometheus metrics of networks, pools and hook events')
+    .addOption(new Option('--textfile <dir>', 'write DIR/natns.prom (tmp + rename) instead of printing').conflicts('json'))
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ textfile?: string; json?: boolean }>();
+      return run(async () => (await import('./metrics.js')).run(o))();
+    });
+
   root.command('demo')
     .description('Show natns working on this host, with nothing but ./install.sh beforehand: a provider bridge with an upstream host in its own namespace, two libvirt networks that both use 10.0.0.0/24, and a QEMU guest on each publishing port 80; prints the mappings and what each side reached, then removes all of it. Every object is named natnsdemo-*.')
     .summary('two same-subnet networks with real guests, end to end (--keep, --down)')
