@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { errorText, NatnsError } from '../domain/errors.js';
 import { badFiles, badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
@@ -235,6 +235,21 @@ function program(done: (code: number) => void): Command {
     .action(function (this: Command) {
       const o = this.opts<{ textfile?: string; json?: boolean }>();
       return run(async () => (await import('./metrics.js')).run(o))();
+    });
+
+  root.command('logs')
+    .description("natns's own log (/var/log/natns/natns.log, NATNS_LOG_DIR): every hook event and error of NETWORK (or of all networks and guests), one line each: time, level, and the message starting with the network's name, then its facts (duration, upstream address, ...). -f keeps printing new lines, also across a log rotation (install.sh installs a logrotate rule).")
+    .summary("natns's log for one network (or all); -f follows")
+    .argument('[network]', 'only this network')
+    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .option('-n, --lines <n>', 'only the last N lines (before following)', (v: string) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError('a whole number');
+      return v;
+    })
+    .addOption(json())
+    .action(function (this: Command, network: string | undefined) {
+      const o = this.opts<{ follow?: boolean; json?: boolean; lines?: string }>();
+      return run(async () => (await import('./logs.js')).run(network, o))();
     });
 
   root.command('demo')
