@@ -12,6 +12,8 @@ CONFIG_DIR=/etc/natns
 STATE_DIR=/var/lib/natns
 LOG_DIR=/var/log/natns
 LOGROTATE=/etc/logrotate.d/natns
+COMPLETION=/usr/share/bash-completion/completions/natns
+MANPAGE=/usr/local/share/man/man8/natns.8
 # iperf3 is for `npm run bench` only (its Debian package leaves the daemon off). etcd-server and
 # etcd-client are for the tests (they start their own etcd) and for hosts that run an etcd member;
 # natns itself keeps leases in files unless its config names an etcd cluster.
@@ -56,7 +58,7 @@ UNIT=/etc/systemd/system/natns-reconcile.service
 
 if [ "${1:-}" = "--uninstall" ]; then
   if have_systemd; then systemctl disable --now natns-reconcile.service 2>/dev/null || true; fi
-  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$LOGROTATE"
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$LOGROTATE" "$COMPLETION" "$MANPAGE"
   rm -rf "$PREFIX"
   restart_libvirt
   say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
@@ -102,6 +104,9 @@ cp -a node_modules "$PREFIX.new/"
 rm -rf "$PREFIX"
 mv "$PREFIX.new" "$PREFIX"
 ln -sfn "$PREFIX/natns.mjs" "$BIN"
+# Generated from the command line at build time (scripts/build.mjs).
+install -D -m 0644 dist/natns.bash "$COMPLETION"
+install -D -m 0644 dist/natns.8 "$MANPAGE"
 
 # libvirt 9 runs every executable in these folders; an admin's own hooks/network or hooks/qemu stay untouched.
 mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"

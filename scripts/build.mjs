@@ -3,7 +3,7 @@
 // V8's code cache (written here by a warm-up run), so neither parsing nor compiling is paid per call.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -53,3 +53,9 @@ chmodSync('dist/natns.mjs', 0o755);
 for (const f of ['hook-network', 'hook-qemu']) chmodSync(`dist/${f}.cjs`, 0o755);
 const warm = spawnSync(process.execPath, ['dist/hook-network.cjs', '--warm-code-cache'], { stdio: 'inherit' });
 if (warm.status !== 0) throw new Error('the hooks\' warm-up run failed');
+// The man page and the bash completion, from the built command's own command line (install.sh installs both).
+for (const [what, file] of [['man', 'dist/natns.8'], ['bash-completion', 'dist/natns.bash']]) {
+  const r = spawnSync(process.execPath, ['dist/natns.mjs', '_generate', what], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`natns _generate ${what} failed: ${r.stderr}`);
+  writeFileSync(file, r.stdout);
+}

@@ -270,10 +270,21 @@ function program(done: (code: number) => void): Command {
     .argument('<url>')
     .action((url: string) => run(async () => (await import('./http-get.js')).run(url))());
 
+  // Internal: the man page and bash completion, generated from this command line at build time.
+  root.command('_generate', { hidden: true })
+    .argument('<what>')
+    .action((what: string) => run(async () => {
+      const g = await import('./generate.js');
+      if (what === 'man') process.stdout.write(g.manPage(root, version, EXIT_CODES));
+      else if (what === 'bash-completion') process.stdout.write(g.bashCompletion(root));
+      else throw new NatnsError(`_generate: man or bash-completion, not ${what}`, { exitCode: 2 });
+      return 0;
+    })());
+
   root.hook('preAction', (_root, action) => {
     // The state is root's alone and the routers live in namespaces only root enters: as anyone
     // else every command would see nothing, or report drift that is not there.
-    if ((process.getuid?.() ?? 0) !== 0) {
+    if ((process.getuid?.() ?? 0) !== 0 && action.name() !== '_generate') {
       throw new NatnsError(`'natns ${commandPath(action).split(' ')[0]}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root`, { exitCode: 2 });
     }
   });
