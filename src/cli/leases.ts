@@ -1,7 +1,7 @@
 import { makeContext } from '../core/context.js';
 import { findNetwork } from '../core/lookup.js';
 import { dhcpLeases } from '../core/views.js';
-import { table } from './output.js';
+import { fitTable } from './fit.js';
 
 export async function run(name: string, options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
@@ -19,8 +19,8 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
     process.stdout.write(`no DHCP leases on network ${record.name}\n`);
     return 0;
   }
-  process.stdout.write(table(['ADDRESS', 'MAC', 'HOSTNAME', 'EXPIRES', 'GUEST'], leases.map((l) => [
+  process.stdout.write(fitTable(['ADDRESS', 'MAC', 'HOSTNAME', 'EXPIRES', 'GUEST'], leases.map((l) => [
     l.address, l.mac ?? '-', l.hostname ?? '-', l.expires ? l.expires.replace(/\.\d+Z$/, 'Z') : 'never', l.guest ?? '-',
-  ])));
+  ]), [2, 4, 0]));
   return 0;
 }

@@ -1,6 +1,6 @@
 import { makeContext } from '../core/context.js';
 import { poolDetail, poolUsage } from '../core/pools.js';
-import { table } from './output.js';
+import { fitTable } from './fit.js';
 
 const range = (p: { first: string; last: string }) => `${p.first}-${p.last}`;
 
@@ -14,7 +14,7 @@ export async function list(options: { json?: boolean }): Promise<number> {
     process.stdout.write('no pools: add them to the natns config (see the README, "Configuring a network")\n');
     return 0;
   }
-  process.stdout.write(table(['POOL', 'BRIDGE', 'RANGE', 'USED', 'FREE'], pools.map((p) => [p.pool, p.bridge, range(p), String(p.used), String(p.free)])));
+  process.stdout.write(fitTable(['POOL', 'BRIDGE', 'RANGE', 'USED', 'FREE'], pools.map((p) => [p.pool, p.bridge, range(p), String(p.used), String(p.free)]), [0, 2]));
   return 0;
 }
 
@@ -35,6 +35,6 @@ export async function show(name: string, options: { json?: boolean }): Promise<n
   process.stdout.write(out.join('\n') + '\n');
   process.stdout.write(pool.leases.length === 0
     ? 'no leases\n'
-    : table(['ADDRESS', 'KIND', 'OWNER', 'HOST'], pool.leases.map((l) => [l.address, l.kind, l.owner, l.host])));
+    : fitTable(['ADDRESS', 'KIND', 'OWNER', 'HOST'], pool.leases.map((l) => [l.address, l.kind, l.owner, l.host]), [2, 3]));
   return 0;
 }

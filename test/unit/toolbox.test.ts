@@ -1,3 +1,4 @@
+import { fitTable } from '../../src/cli/fit.js';
 import { wrap } from '../../src/cli/output.js';
 import { editNatMetadata, natMetadataText } from '../../src/libvirt/network-edit.js';
 import { parseLeaseFile } from '../../src/plan/dnsmasq.js';
@@ -54,4 +55,13 @@ test('wrap keeps lines within the width and indents the rest', () => {
   expect(out.split('\n').every((l) => l.length <= 80)).toBe(true);
   expect(out.split('\n')[1]).toMatch(/^ {6}a a/);
   expect(wrap('x: ', 'short', 4)).toBe('x: short');
+});
+
+test('fitTable shortens the widest shrinkable column until the table fits 80 columns, and leaves a narrow table alone', () => {
+  const rows = [['2001:db8:100::1ff', 'network', 'a-very-long-network-name-of-forty-eight-characters-x', 'kvm-a.example.org']];
+  const out = fitTable(['ADDRESS', 'KIND', 'OWNER', 'HOST'], rows, [2, 3]);
+  expect(out.split('\n').every((l) => l.length <= 80)).toBe(true);
+  expect(out).toMatch(/a-very-long-network-name\S*~/);
+  expect(out).toContain('2001:db8:100::1ff');
+  expect(fitTable(['A', 'B'], [['x', 'y']], [0, 1])).toBe('A  B\n-  -\nx  y\n');
 });
