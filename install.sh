@@ -55,10 +55,11 @@ restart_libvirt() {
 }
 
 UNIT=/etc/systemd/system/natns-reconcile.service
+AGENT_UNIT=/etc/systemd/system/natns-agent.service
 
 if [ "${1:-}" = "--uninstall" ]; then
-  if have_systemd; then systemctl disable --now natns-reconcile.service 2>/dev/null || true; fi
-  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$LOGROTATE" "$COMPLETION" "$MANPAGE"
+  if have_systemd; then systemctl disable --now natns-reconcile.service natns-agent.service 2>/dev/null || true; fi
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$AGENT_UNIT" "$LOGROTATE" "$COMPLETION" "$MANPAGE"
   rm -rf "$PREFIX"
   restart_libvirt
   say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
@@ -159,7 +160,29 @@ ExecStart=/usr/local/bin/natns check --repair
 WantedBy=multi-user.target
 UNIT
 fi
-if have_systemd; then systemctl daemon-reload && systemctl enable natns-reconcile.service; fi
+# The agent elects the active router of stretched networks (<natns:vxlan>); they refuse to
+# start without it. Before libvirtd, so autostarted stretched networks find it running. Without
+# systemd, start it by hand: 'natns agent >>/var/log/natns/agent.log 2>&1 &'.
+if [ -d "$(dirname "$AGENT_UNIT")" ]; then
+cat > "$AGENT_UNIT" <<'UNIT'
+[Unit]
+Description=natns agent: one active router per stretched network, elected in etcd
+After=network-online.target
+Wants=network-online.target
+Before=libvirtd.service virtnetworkd.service
+
+[Service]
+ExecStart=/usr/local/bin/natns agent
+Restart=always
+RestartSec=1
+# SIGTERM hands the elections over at once; the agent demotes its routers before exiting.
+KillMode=mixed
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+fi
+if have_systemd; then systemctl daemon-reload && systemctl enable natns-reconcile.service natns-agent.service; fi
 
 restart_libvirt
 say "done: $(natns --help | head -n 1)"

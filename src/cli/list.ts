@@ -1,4 +1,5 @@
 import { makeContext, type Context } from '../core/context.js';
+import { readRole } from '../core/role.js';
 import { quickState } from '../core/status.js';
 import { cidrText, compareAddresses, linkLocalFromMac, type Cidr } from '../domain/address.js';
 import type { NetworkRecord, Upstream } from '../domain/model.js';
@@ -15,6 +16,8 @@ export function mapping(record: NetworkRecord, ctx: Context) {
     ...(record.private && record.lease ? ipv4Mapping(record.private, record.lease) : {}),
     ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state: quickState(record, ctx),
+    // Stretched networks: whether this host's router is the active one, which host's is, since when.
+    ...(record.vxlan ? { stretch: stretchOf(record, ctx) } : {}),
   };
 }
 
@@ -37,6 +40,11 @@ function ipv6Mapping(record: NetworkRecord) {
   };
 }
 
+export function stretchOf(record: NetworkRecord, ctx: Context): { vni: number; active: boolean; host: string | null; since: string | null } {
+  const role = readRole(ctx.stateDir, record.uuid);
+  return { vni: record.vxlan!.vni, active: record.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
+}
+
 export async function run(options: { allHosts?: boolean; json?: boolean }): Promise<number> {
   const json = options.json === true;
   const ctx = makeContext();
@@ -55,7 +63,8 @@ export async function run(options: { allHosts?: boolean; json?: boolean }): Prom
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
       rows.map((m) => [
         m.network, m.bridge, m.namespace, m.private ?? '-', m.upstream ? `${m.upstream.address}/${m.upstream.prefix}` : '-',
-        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)!.bridge, m.state,
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)!.bridge,
+        m.stretch ? `${m.state}, ${m.stretch.active ? 'active' : `standby (active: ${m.stretch.host ?? '?'})`}` : m.state,
       ]),
     ),
   );

@@ -50,9 +50,11 @@ export interface HostConfig {
   host: string;
   ipam: IpamConfig;
   pools: Map<string, PoolConfig>;
+  /** This host's VXLAN tunnel address, for stretched networks whose XML (the same on every host) leaves `local` out. */
+  vxlanLocal?: string;
 }
 
-const TOP_KEYS = ['host', 'ipam', 'pools'];
+const TOP_KEYS = ['host', 'ipam', 'pools', 'vxlanLocal'];
 
 export function parseConfig(json: string, source: string): HostConfig {
   let raw: unknown;
@@ -82,7 +84,12 @@ export function parseConfig(json: string, source: string): HostConfig {
     if (typeof raw.host !== 'string') throw new InputError(`${source}: "host" must be a string, like "kvm-a"`);
     host = validateHostName(raw.host, `${source}: "host"`);
   }
-  return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools };
+  let vxlanLocal: string | undefined;
+  if (raw.vxlanLocal !== undefined) {
+    if (typeof raw.vxlanLocal !== 'string') throw new InputError(`${source}: "vxlanLocal" must be this host's VXLAN address as a string, like "192.0.2.11"`);
+    vxlanLocal = parseAddress(raw.vxlanLocal, `${source}: "vxlanLocal"`);
+  }
+  return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools, ...(vxlanLocal ? { vxlanLocal } : {}) };
 }
 
 function isHostName(name: string): boolean {

@@ -126,7 +126,7 @@ export class EtcdIpam implements Ipam {
     // A restart asks for its own key only, not the whole bridge, and takes no lock.
     if (previous && previous.bridge === pool.bridge && inRange(previous.address)) {
       const current = await kv.get(this.leaseKey(pool.bridge, previous.address));
-      if (current && this.isMine(ownerOf(current), me.uuid)) return fromPool(previous.address);
+      if (current && this.isMine(ownerOf(current), me.uuid, me.stretched)) return fromPool(previous.address);
       if (!current && (await this.create(kv, pool.bridge, previous.address, owner)) === undefined) return fromPool(previous.address);
     }
     // One allocation at a time per bridge on this host: local starts then never race each other
@@ -140,7 +140,7 @@ export class EtcdIpam implements Ipam {
       const inLock = this.gateway.session();
       let view = this.byAddress(await inLock.range(this.bridgeKey(pool.bridge), true));
       this.refuseElsewhere(view, me, pool.bridge);
-      const own = [...view].find(([a, o]) => inRange(a) && this.isMine(o, me.uuid));
+      const own = [...view].find(([a, o]) => inRange(a) && this.isMine(o, me.uuid, me.stretched));
       if (own) return fromPool(own[0]);
       // The lowest free address; when another host got there first, the transaction hands back
       // the bridge's keys as they are now and the next lowest is tried. Each round leases one
@@ -183,7 +183,7 @@ export class EtcdIpam implements Ipam {
   private async fixed(kv: EtcdSession, spec: FixedUpstream, me: LeaseOwner): Promise<Upstream> {
     const lost = await this.create(kv, spec.bridge, spec.address, me, this.leaseKey(spec.bridge, spec.address));
     const other = lost?.get(spec.address);
-    if (other && !this.isMine(other, me.uuid)) {
+    if (other && !this.isMine(other, me.uuid, me.stretched)) {
       throw new InputError(`upstream address ${spec.address} on ${spec.bridge} is already used by '${other.name}' (${other.uuid}) on host ${other.host ?? '?'}; give this network another address`);
     }
     return { bridge: spec.bridge, address: spec.address, prefix: spec.prefix, gateway: spec.gateway };
@@ -243,7 +243,7 @@ export class EtcdIpam implements Ipam {
   /** A network UUID holds addresses on one host only: the same UUID elsewhere is refused, not shared. */
   private refuseElsewhere(held: Map<string, LeaseOwner>, me: LeaseOwner, bridge: string): void {
     for (const [address, o] of held) {
-      if (o.uuid === me.uuid && o.host !== me.host) {
+      if (o.uuid === me.uuid && o.host !== me.host && !(o.stretched && me.stretched)) {
         throw new InputError(
           `${me.kind ?? 'network'} '${me.name}' (${me.uuid}) already holds ${address} on ${bridge} from host ${o.host ?? '?'}; one UUID cannot hold addresses on two hosts: release it there first ('natns release ${o.name}' on ${o.host ?? 'that host'})`,
         );
@@ -251,8 +251,9 @@ export class EtcdIpam implements Ipam {
     }
   }
 
-  private isMine(o: LeaseOwner, uuid: string): boolean {
-    return o.uuid === uuid && o.host === this.host;
+  /** A stretched network's one upstream address is shared by every host that runs it (one router at a time is active). */
+  private isMine(o: LeaseOwner, uuid: string, stretched = false): boolean {
+    return o.uuid === uuid && (o.host === this.host || (stretched && o.stretched === true));
   }
 
   private byAddress(list: KeyValue[]): Map<string, LeaseOwner> {

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { NatnsError } from '../domain/errors.js';
 import type { RouterNames } from '../domain/names.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
+import { linkKind } from '../plan/observed.js';
 import { PATCHES } from '../plan/patches/index.js';
 import { nftReplaceScript, type DesiredRouter } from '../plan/router.js';
 import { checkpoint } from '../sys/checkpoint.js';
@@ -24,6 +25,7 @@ export async function ensureRouter(desired: DesiredRouter, nftFile: string): Pro
   writeSettings(changes.hostSettings);
   await ns.ipBatch(changes.nsFirst, `clear stale links in ${ns.label}`);
   await Netns.host.ipBatch(changes.host, `create namespace ${ns.label} and its patches`);
+  await Netns.host.bridgeBatch(changes.fdb, `set the VXLAN remotes of ${desired.vxlan?.name ?? desired.vxlanName}`);
   checkpoint();
   // The three are independent once the links exist, so they run side by side; except that a
   // dual-stack router's IPv6 settings (forwarding, no router advertisements) must hold before
@@ -53,7 +55,8 @@ export async function removeRouter(names: RouterNames): Promise<void> {
   const namespace = ns.exists();
   const plans = Object.values(PATCHES).map((p) => p.teardown(names, hostLinks, namespace));
   if (namespace) await ns.ipBatchForce(plans.flatMap((p) => p.ns));
-  const lines = plans.flatMap((p) => p.host);
+  // libvirt deletes the bridge, not its ports: the stretch's VXLAN device stays unless removed.
+  const lines = [...plans.flatMap((p) => p.host), ...hostLinks.filter((l) => l.ifname === names.hostDevices.vxlan && linkKind(l) === 'vxlan').map((l) => `link del ${l.ifname}`)];
   if (namespace) lines.push(`netns del ${names.namespace}`);
   const result = await Netns.host.ipBatchForce(lines);
   if (!result) return;

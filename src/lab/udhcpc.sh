@@ -3,6 +3,8 @@
 case "$1" in
   bound|renew)
     ip addr flush dev "$interface"
+    # Option 26, when the server sends it (a stretched network's VXLAN MTU).
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     for r in $router; do ip route add default via "$r" dev "$interface"; break; done
     ;;

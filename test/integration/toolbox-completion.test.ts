@@ -21,7 +21,7 @@ afterEach(async () => {
   await sb.cleanup();
 });
 
-const TOP = ['check', 'demo', 'doctor', 'exec', 'forward', 'gc', 'ipam', 'leases', 'list', 'logs', 'metrics', 'network', 'pool', 'release', 'show'];
+const TOP = ['agent', 'check', 'demo', 'doctor', 'exec', 'forward', 'gc', 'ipam', 'leases', 'list', 'logs', 'metrics', 'network', 'pool', 'release', 'show'];
 
 test('bash completion: commands, options and their values, and network, pool and guest names', async () => {
   sb.writeConfig({ pools: { ...poolConfig(provider).pools, spare: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.200', last: '198.51.100.203' } } });

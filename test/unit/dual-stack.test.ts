@@ -219,7 +219,7 @@ describe('dual-stack plan', () => {
     const addr = (family: string, cidr: string) => ({ family, local: cidr.split('/')[0]!, prefixlen: Number(cidr.split('/')[1]) });
     const veth = (ifindex: number, ifname: string, peer: number, extra: object) => ({ ifindex, ifname, link_index: peer, flags: ['UP'], linkinfo: { info_kind: 'veth' }, ...extra });
     const observed = (): ObservedRouter => ({
-      namespace: true, lowers: {},
+      namespace: true, lowers: {}, fdb: [],
       host: { [plan.lan.host]: veth(20, plan.lan.host, 2, { master: 'virbr10', mtu: 1500 }), [plan.wan.host]: veth(21, plan.wan.host, 3, { master: 'br0', mtu: 1500 }) },
       ns: [
         { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'] },
