@@ -94,7 +94,7 @@ interface Daemon {
   started: number;
 }
 
-/** libvirt's network daemons (libvirtd, or virtnetworkd) running in this mount namespace, where their hook folder is ours. */
+/** libvirt's daemons that run natns's hooks (libvirtd, or virtnetworkd and virtqemud) in this mount namespace, where their hook folder is ours. */
 function libvirtDaemons(): Daemon[] {
   // Boot time to 10 ms from the uptime (/proc/stat's btime is whole seconds: too coarse to tell a
   // daemon restarted right after an install).
@@ -110,7 +110,8 @@ function libvirtDaemons(): Daemon[] {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      if (name !== 'libvirtd' && name !== 'virtnetworkd') continue;
+      // The monolithic daemon, or the modular ones that read the network and qemu hooks.
+      if (!['libvirtd', 'virtnetworkd', 'virtqemud'].includes(name)) continue;
       if (self && readlinkSync(`/proc/${pid}/ns/mnt`) !== self) continue;
       // Field 22 of stat, after the command in parentheses: start time in clock ticks since boot.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,5 +1,7 @@
 import { fitTable } from '../../src/cli/fit.js';
 import { wrap } from '../../src/cli/output.js';
+import { hookEvents } from '../../src/core/metrics.js';
+import { histogramSamples, renderFamilies } from '../../src/sys/prom-text.js';
 import { editNatMetadata, natMetadataText } from '../../src/libvirt/network-edit.js';
 import { parseLeaseFile } from '../../src/plan/dnsmasq.js';
 
@@ -64,4 +66,35 @@ test('fitTable shortens the widest shrinkable column until the table fits 80 col
   expect(out).toMatch(/a-very-long-network-name\S*~/);
   expect(out).toContain('2001:db8:100::1ff');
   expect(fitTable(['A', 'B'], [['x', 'y']], [0, 1])).toBe('A  B\n-  -\nx  y\n');
+});
+
+describe('metrics', () => {
+  test('Prometheus text: HELP and TYPE per family, escaped label values, cumulative histogram buckets with +Inf, sum and count', () => {
+    const text = renderFamilies([
+      { name: 'natns_x', type: 'gauge', help: 'a\nb', samples: [{ labels: { network: 'a"b\\c\nd' }, value: 1 }] },
+      { name: 'natns_h', type: 'histogram', help: 'h', samples: histogramSamples({ event: 'e' }, [0.02, 0.2, 3], [0.05, 1]) },
+    ]);
+    expect(text).toBe([
+      '# HELP natns_x a\\nb', '# TYPE natns_x gauge', 'natns_x{network="a\\"b\\\\c\\nd"} 1',
+      '# HELP natns_h h', '# TYPE natns_h histogram',
+      'natns_h_bucket{event="e",le="0.05"} 1', 'natns_h_bucket{event="e",le="1"} 2', 'natns_h_bucket{event="e",le="+Inf"} 3',
+      'natns_h_sum{event="e"} 3.22', 'natns_h_count{event="e"} 3', '',
+    ].join('\n'));
+  });
+
+  test('hook events from the log: timed successes, errors by hook and event, guest events as qemu, other lines ignored', () => {
+    const log = [
+      JSON.stringify({ level: 'info', message: 'network started begin', network: 'a', ms: 61.5 }),
+      JSON.stringify({ level: 'info', message: 'network started begin', network: 'b', ms: 40 }),
+      JSON.stringify({ level: 'error', message: 'c: upstream pool gone', hook: 'network', network: 'c', event: 'start begin' }),
+      JSON.stringify({ level: 'info', message: 'guest start begin', guest: 'g' }),
+      JSON.stringify({ level: 'warn', message: 'skipped /x', hook: 'network', event: 'started begin' }),
+      'not json', '',
+    ].join('\n');
+    const e = hookEvents(log);
+    expect([...e.counts]).toEqual([
+      ['network started begin', { ok: 2, error: 0 }], ['network start begin', { ok: 0, error: 1 }], ['qemu start begin', { ok: 1, error: 0 }],
+    ]);
+    expect([...e.ok]).toEqual([['network started begin', [0.0615, 0.04]]]);
+  });
 });
