@@ -7,6 +7,7 @@ import { arpProbe, probeKernel } from '../kernel/probe.js';
 import { isBridge, linkExists } from '../kernel/sysfs.js';
 import { paths } from '../sys/paths.js';
 import { run } from '../sys/run.js';
+import { makeContext } from './context.js';
 
 export type Status = 'pass' | 'fail' | 'warn';
 
@@ -257,6 +258,21 @@ async function hostRoutes(config: HostConfig): Promise<Finding> {
     : fail(check, conflicts.join('; '), 'delete the route (ip route del ...), or move the pool to the bridge that route uses');
 }
 
+/** The lease store answers: the files can be read, or etcd answers within its timeout. */
+async function leaseStore(config: HostConfig): Promise<Finding> {
+  const check = 'ipam: lease store';
+  try {
+    const leases = await makeContext().ipam.leases({ allHosts: true });
+    return pass(check, config.ipam.backend === 'etcd'
+      ? `etcd answers (${config.ipam.endpoints.join(', ')}): ${leases.length} lease(s) of every host`
+      : `${leases.length} lease(s) in ${join(paths.state(), 'leases')}`);
+  } catch (err) {
+    return fail(check, errorText(err), config.ipam.backend === 'etcd'
+      ? 'start etcd or correct "ipam" in the natns config; until etcd answers, networks cannot start (running ones keep running)'
+      : `make ${paths.state()} readable by root again`);
+  }
+}
+
 function conntrackTool(): Finding {
   const check = 'tool: conntrack';
   const file = onPath('conntrack');
@@ -286,7 +302,19 @@ export async function doctor(): Promise<Finding[]> {
       return [fail('config', errorText(err), `correct ${paths.config()} (see the README, "Configuring a network")`)];
     }
   });
-  if (config) for (const p of config.pools.values()) await guard(`pool ${p.name}`, () => poolChecks(p));
+  if (config) {
+    const c = config;
+    await guard('ipam: lease store', async () => [await leaseStore(c)]);
+    // The pools' ARP probes wait up to 3 s each: asked side by side, reported in order.
+    const per = await Promise.all([...c.pools.values()].map(async (p) => {
+      try {
+        return await poolChecks(p);
+      } catch (err) {
+        return [fail(`pool ${p.name}`, `the check itself failed: ${errorText(err)}`, 'run natns doctor again; report it if it stays')];
+      }
+    }));
+    findings.push(...per.flat());
+  }
   await guard('host: br_netfilter', () => [brNetfilter()]);
   if (config) {
     const c = config;

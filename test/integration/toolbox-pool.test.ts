@@ -104,8 +104,12 @@ test('pool list and pool show on etcd: the leases of both hosts sharing it, each
       ],
     });
   }
-  // etcd away: the command fails in words, and says nothing as if the pool were empty.
+  const doctor = async () => (JSON.parse((await a.sb.cli(['doctor', '--json'])).stdout) as { findings: { check: string; status: string; detail: string }[] })
+    .findings.find((f) => f.check === 'ipam: lease store');
+  expect(await doctor()).toMatchObject({ status: 'pass', detail: `etcd answers (${etcd.endpoint}): 2 lease(s) of every host` });
+  // etcd away: the command fails in words, and says nothing as if the pool were empty; doctor says so.
   await etcd.kill();
+  expect(await doctor()).toMatchObject({ status: 'fail', detail: expect.stringContaining(etcd.endpoint) });
   const down = await a.sb.cli(['pool', 'list']);
   expect({ code: down.exitCode, out: down.stdout }).toEqual({ code: 1, out: '' });
   expect(down.stderr).toMatch(/^natns: .*etcd/);
