@@ -182,11 +182,12 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./network.js')).create(name, o as Parameters<typeof import('./network.js').create>[1]))();
     });
   network.command('delete')
-    .description("Stop the network, undefine it, and return its upstream address to its pool (its admin forwards go with it). Repeatable: what is gone already is fine.")
+    .description("Stop the network, undefine it, and return its upstream address to its pool (its admin forwards go with it). Refused while guests are attached, unless --force. Repeatable: what is gone already is fine.")
     .argument('<name>', 'network name')
+    .option('--force', 'delete it even though guests are attached (they lose the network)')
     .addOption(json())
     .action(function (this: Command, name: string) {
-      const o = this.opts<{ json?: boolean }>();
+      const o = this.opts<{ json?: boolean; force?: boolean }>();
       return run(async () => (await import('./network.js')).remove(name, o))();
     });
   upstreamOptions(network.command('set')

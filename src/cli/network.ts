@@ -10,8 +10,8 @@ export async function create(name: string, o: CreateOptions & { json?: boolean }
   return 0;
 }
 
-export async function remove(name: string, o: { json?: boolean }): Promise<number> {
-  const done = await deleteNetwork(makeContext(), name);
+export async function remove(name: string, o: { json?: boolean; force?: boolean }): Promise<number> {
+  const done = await deleteNetwork(makeContext(), name, { force: o.force === true });
   print(o.json, { network: name, done }, done.length ? done.join('\n') : `network ${name}: nothing left to remove`);
   return 0;
 }

@@ -123,11 +123,16 @@ export async function createNetwork(ctx: Context, nameText: string, o: CreateOpt
 }
 
 /** `natns network delete`: stop, undefine, and give its upstream address back. Repeatable: what is already gone is fine. */
-export async function deleteNetwork(ctx: Context, name: string): Promise<string[]> {
+export async function deleteNetwork(ctx: Context, name: string, options: { force?: boolean } = {}): Promise<string[]> {
   const done: string[] = [];
   const info = await netInfo(name);
   const record = ctx.records.findByName(name);
   if (!info && !record) throw new InputError(`no network named '${printable(name)}' in libvirt or natns (see natns list, virsh net-list --all)`);
+  // Guests plugged in would lose their network without a word: their owner decides.
+  const attached = record && info?.active ? ctx.network(record).ports.list().map((p) => p.vm) : [];
+  if (attached.length > 0 && !options.force) {
+    throw new InputError(`network '${name}' has guests attached (${[...new Set(attached)].sort().join(', ')}); stop or move them first, or delete it with --force`);
+  }
   if (info) {
     if (natMetadataText(await netDumpXml(name, true)) === undefined) {
       throw new InputError(`network '${printable(name)}' is not a natns network (no natns metadata); remove it with virsh`);

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { poolConfig, poolSandbox } from '../helpers/hooknet.js';
+import { randomUUID } from 'node:crypto';
+import { poolConfig, poolSandbox, portHookData } from '../helpers/hooknet.js';
+import { hookData } from '../helpers/xml.js';
 import { PrivateLibvirtd } from '../helpers/private-libvirtd.js';
 import { sh, type Sandbox } from '../helpers/sandbox.js';
 
@@ -99,8 +101,17 @@ test('network create defines (and starts) from the template, choosing a free bri
   expect((await cli(['network', 'set', n2, '--dhcp', '10.0.0.250-10.0.0.10'])).code).toBe(2);
   expect((await cli(['network', 'set', n2])).err).toBe('natns: natns network set needs something to change: --pool, --upstream-address, --dhcp or --no-dhcp');
 
+  // A guest plugged in (libvirt's port event, as the hook gets it) holds the delete back.
+  const port = { port: randomUUID(), vm: sb.name('vm1'), vmUuid: randomUUID(), mac: '52:54:00:ee:00:01' };
+  const liveXml = (await libvirt.virsh('net-dumpxml', n1)).stdout;
+  expect((await sb.hook([n1, 'port-created', 'begin', '-'], portHookData(hookData(liveXml), port))).exitCode).toBe(0);
+  expect(await cli(['network', 'delete', n1])).toEqual({
+    code: 2, out: '', err: `natns: network '${n1}' has guests attached (${port.vm}); stop or move them first, or delete it with --force`,
+  });
+  expect((await libvirt.virsh('net-info', n1)).stdout).toMatch(/Active:\s+yes/);
+
   // delete: stopped, undefined, released; the router and the bridge are gone.
-  const deleted = await cli(['network', 'delete', n1]);
+  const deleted = await cli(['network', 'delete', n1, '--force']);
   expect(deleted).toEqual({ code: 0, out: `stopped network ${n1}\nundefined network ${n1}\nreleased 198.51.100.200 of network ${n1}`, err: '' });
   expect((await libvirt.virsh('net-info', n1)).exitCode).not.toBe(0);
   expect(await json(['list'])).toEqual([]);
