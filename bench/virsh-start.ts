@@ -8,7 +8,7 @@
  * too (the installed hook, an event it ignores) so the report can say how large it is.
  * Everything is named `bv<pid>-…` and removed on the way out, also after a failure.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,7 +73,11 @@ export async function virshStart() {
   const plainXml = `<hookData><network><name>${id}-plain</name><uuid>${randomUUID()}</uuid><bridge name='${id}-b9'/></network></hookData>`;
   const defined: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'natns-virsh-'));
-  const s: Record<string, number[]> = { natStart: [], natDestroy: [], natnsStart: [], natnsDestroy: [], hookIgnored: [] };
+  const s: Record<string, number[]> = { natStart: [], natDestroy: [], natnsStart: [], natnsDestroy: [], hooksStart: [], hooksDestroy: [], hookIgnored: [] };
+  // natns is measured as a host runs it best, with `natns agent` serving the hooks, and with the
+  // hooks alone. An agent that already runs here is the admin's: then only the first is measured.
+  const external = unavailable ? undefined : runningAgent();
+  let agentFigures: { rssMiB: number; idleCpuPercent: number } | undefined;
   try {
     const define = (name: string, xml: string) => {
       writeFileSync(join(dir, `${name}.xml`), xml);
@@ -91,11 +95,20 @@ export async function virshStart() {
     // One untimed start and stop of each: libvirt's and the hook's first runs load more than later ones.
     for (const v of variants) { virsh('net-start', v.name); virsh('net-destroy', v.name); }
     for (let i = 0; i < ROUNDS; i++) {
+      const agent = unavailable || external !== undefined ? undefined : await startAgent();
       // Alternate which goes first, so a slow moment of the machine does not always hit one of them.
       for (const v of i % 2 ? [...variants].reverse() : variants) {
         progress.round(i + 1, ROUNDS, v.name === nat ? 'libvirt NAT' : 'natns');
         v.start.push(virsh('net-start', v.name).ms);
         v.destroy.push(virsh('net-destroy', v.name).ms);
+      }
+      if (agent !== undefined) {
+        // Warm and idle now: what it holds, and whether it spends anything while nothing happens.
+        if (i === ROUNDS - 1) agentFigures = await idleFigures(agent);
+        await stopAgent(agent);
+        progress.round(i + 1, ROUNDS, 'natns, hooks alone');
+        s.hooksStart!.push(virsh('net-start', ns).ms);
+        s.hooksDestroy!.push(virsh('net-destroy', ns).ms);
       }
       if (!unavailable) {
         // In the environment libvirtd gives its hooks: node reads NODE_EXTRA_CA_CERTS and the like
@@ -125,10 +138,57 @@ export async function virshStart() {
     rounds: ROUNDS,
     libvirtVersion: version,
     libvirtNat: { startMs: m('natStart')!, destroyMs: m('natDestroy')! },
-    natns: unavailable ? { notMeasured: unavailable } : { startMs: m('natnsStart')!, destroyMs: m('natnsDestroy')! },
+    natns: unavailable ? { notMeasured: unavailable } : { startMs: m('natnsStart')!, destroyMs: m('natnsDestroy')!, agent: external !== undefined ? 'already running' : 'started by the bench' },
+    hooksAlone: s.hooksStart!.length ? { startMs: m('hooksStart')!, destroyMs: m('hooksDestroy')! } : { notMeasured: unavailable ?? 'natns agent already runs on this host' },
+    ...(agentFigures ? { agent: agentFigures } : {}),
     hooksMatchBuild: unavailable ? undefined : hooksMatchBuild(),
     // What libvirt NAT pays here for natns being installed: the hook runs (and ignores it) on
     // `start` and `started` of every start, and on `stopped` of every destroy.
     hookIgnoredMs: m('hookIgnored'),
   };
+}
+
+const AGENT_PID = '/var/lib/natns/agent.pid';
+
+/** The pid of a natns agent running on this host, if any. */
+function runningAgent(): number | undefined {
+  try {
+    const pid = Number(readFileSync(AGENT_PID, 'utf8').trim());
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The installed `natns agent`, as an admin starts it without systemd; resolves once it serves. */
+async function startAgent(): Promise<number> {
+  const cli = join(dirname(readlinkSync(HOOK)), 'natns.mjs');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NATNS_') && k !== 'NODE_EXTRA_CA_CERTS'));
+  const child = spawn(process.execPath, [cli, 'agent'], { detached: true, stdio: 'ignore', env });
+  child.unref();
+  for (let i = 0; i < 100; i++) {
+    if (runningAgent() === child.pid && existsSync('/var/lib/natns/agent.sock')) return child.pid!;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('natns agent did not start within 5 s');
+}
+
+async function stopAgent(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The agent's resident memory and its CPU over 3 idle seconds, as a share of one core. */
+async function idleFigures(pid: number): Promise<{ rssMiB: number; idleCpuPercent: number }> {
+  const ticks = () => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  const before = ticks();
+  await new Promise((r) => setTimeout(r, 3000));
+  const cpu = (ticks() - before) / hz / 3;
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { rssMiB: round(rssKiB / 1024), idleCpuPercent: round(cpu * 100) };
 }
