@@ -191,7 +191,7 @@ export const TARGETS: RowSpec[] = [
 /** natns is measured with `natns agent` serving its hooks; the same network with the hooks alone, beside it. */
 function agentNote(f: Figures, key: 'startMs' | 'destroyMs'): string | undefined {
   const alone = num(f, `hooksAlone.${key}`);
-  const r = ratioOf(f, `hooksAlone.${key}`, `libvirtNat.${key}`);
+  const r = ratioOf(f, `hooksAlone.${key}`, `hooksAlone.libvirtNat.${key}`);
   return alone === undefined || r === undefined ? undefined : `with natns agent; hooks alone ${formatNumber(alone)} ms (${r.toFixed(2)}×)`;
 }
 
