@@ -1,11 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { proofRows } from '../../src/cli/demo.js';
 import { linkLocalFromMac } from '../../src/domain/address.js';
-import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
+import { namespaceName } from '../../src/domain/names.js';
 import { Lab } from '../../src/lab/lab.js';
-import { paths } from '../../src/sys/paths.js';
-import { assertInstalledHooksCurrent, ensureLibvirtd, systemCli } from '../helpers/libvirt.js';
+import { assertInstalledHooksCurrent, ensureLibvirtd, labLeftovers, systemCli } from '../helpers/libvirt.js';
 import { CLI, Sandbox, sh } from '../helpers/sandbox.js';
 
 /**
@@ -82,14 +79,5 @@ test('two guests take IPv6 by SLAAC from their namespaces through libvirt and re
   // Down: nothing of natns is left, and both families' leases went back to their pools.
   await lab.down();
   expect(await mappings()).toEqual([]);
-  const leftovers: string[] = [];
-  for (const m of maps) {
-    if (existsSync(`/run/netns/${namespaceName(m.network)}`)) leftovers.push(`namespace ${m.namespace}`);
-    for (const dev of Object.values(hostDeviceNames(m.uuid))) {
-      if ((await sh('ip', ['link', 'show', dev])).exitCode === 0) leftovers.push(`link ${dev}`);
-    }
-  }
-  const leaseDir = join(paths.state(), 'leases', lab.provider);
-  if (existsSync(leaseDir)) leftovers.push(...readdirSync(leaseDir).filter((a) => !a.startsWith('.')).map((a) => `lease ${a}`));
-  expect(leftovers).toEqual([]);
+  expect(await labLeftovers(maps, lab.provider)).toEqual([]);
 }, 300_000);

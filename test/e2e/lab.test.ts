@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { openDomains } from '../../src/libvirt/domains.js';
-import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
+import { namespaceName } from '../../src/domain/names.js';
 import { paths } from '../../src/sys/paths.js';
-import { assertInstalledHooksCurrent, ensureLibvirtd, restartLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
+import { assertInstalledHooksCurrent, ensureLibvirtd, labLeftovers, restartLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
 import { CLI, Sandbox, sh } from '../helpers/sandbox.js';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /**
  * The whole point of natns, through a real libvirtd and real QEMU guests: three networks all
@@ -128,14 +128,5 @@ test('three guests with the same address on three networks with the same subnet,
   }
   expect((await systemCli(['gc'])).exitCode).toBe(0);
   expect(await mappings()).toEqual([]);
-  const leftovers: string[] = [];
-  for (const m of before) {
-    if (existsSync(`/run/netns/${namespaceName(m.network)}`)) leftovers.push(`namespace ${m.namespace}`);
-    for (const dev of Object.values(hostDeviceNames(m.uuid))) {
-      if ((await sh('ip', ['link', 'show', dev])).exitCode === 0) leftovers.push(`link ${dev}`);
-    }
-  }
-  const leaseDir = join(paths.state(), 'leases', lab.provider);
-  if (existsSync(leaseDir)) leftovers.push(...readdirSync(leaseDir).filter((a) => !a.startsWith('.')).map((a) => `lease ${a}`));
-  expect(leftovers).toEqual([]);
+  expect(await labLeftovers(before, lab.provider)).toEqual([]);
 }, 300_000);

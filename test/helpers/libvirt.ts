@@ -1,5 +1,7 @@
 import { execa } from 'execa';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { hostDeviceNames, namespaceName } from '../../src/domain/names.js';
+import { paths } from '../../src/sys/paths.js';
 import { dirname, join } from 'node:path';
 import { repoRoot, sh } from './sandbox.js';
 
@@ -51,4 +53,18 @@ export async function restartLibvirtd(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   await ensureLibvirtd();
+}
+
+/** What a lab's networks left behind: their namespaces, host devices, and leases in the provider's pool. */
+export async function labLeftovers(networks: { network: string; namespace: string; uuid: string }[], provider: string): Promise<string[]> {
+  const left: string[] = [];
+  for (const m of networks) {
+    if (existsSync(`/run/netns/${namespaceName(m.network)}`)) left.push(`namespace ${m.namespace}`);
+    for (const dev of Object.values(hostDeviceNames(m.uuid))) {
+      if ((await sh('ip', ['link', 'show', dev])).exitCode === 0) left.push(`link ${dev}`);
+    }
+  }
+  const leaseDir = join(paths.state(), 'leases', provider);
+  if (existsSync(leaseDir)) left.push(...readdirSync(leaseDir).filter((a) => !a.startsWith('.')).map((a) => `lease ${a}`));
+  return left;
 }
