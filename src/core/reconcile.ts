@@ -10,9 +10,11 @@ import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
 import { virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
+import { offBridgeText } from '../plan/guest-taps.js';
 import { badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
 import type { Context, NetworkHandle } from './context.js';
+import { observeGuestTaps } from './guest-taps.js';
 import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
 import { salvage, scanState } from './salvage.js';
 import { inspect } from './status.js';
@@ -98,7 +100,8 @@ async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'activ
   }
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${upstreamBridgeOf(record)} is gone`];
-  const out = [...found.changes.conflicts, ...found.changes.differences];
+  const taps = observeGuestTaps(handle, record.bridge);
+  const out = [...found.changes.conflicts, ...found.changes.differences, ...[...taps.plug, ...taps.elsewhere].map((g) => offBridgeText(record.bridge, g))];
   const dhcp = record.dhcp || record.private6 ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   if (dhcp) out.push(dhcp);
   return out;
@@ -207,6 +210,8 @@ export async function repair(ctx: Context, only?: string, options: { dryRun?: bo
       if (!spec || !wanted(spec)) return undefined;
       if (dryRun) return wouldConverge(spec.name, known, ctx);
       const result = await repairNetwork(spec, ctx, seen.get(uuid));
+      actions.push(...result.guests.plugged);
+      if (result.guests.error) errors.push(`network '${spec.name}': ${result.guests.error}`);
       const n = result.changes.differences.length;
       const done = [...(n ? [`${n} difference${n === 1 ? '' : 's'} repaired`] : []), ...(result.dnsmasq === 'started' ? ['dnsmasq started'] : [])];
       return done.length ? `converged network ${spec.name} (${done.join(', ')})` : undefined;
@@ -244,7 +249,7 @@ async function wouldConverge(name: string, record: NetworkRecord | undefined, ct
   if (!record) return `would build the router of network ${name} (natns holds no record of it)`;
   const found = await inspect(record, ctx);
   if (!found.changes) return `would build the router of network ${name} (its bridges are not both present)`;
-  const n = found.changes.conflicts.length + found.changes.differences.length;
+  const n = found.changes.conflicts.length + found.changes.differences.length + observeGuestTaps(ctx.network(record), record.bridge).plug.length;
   return n ? `would converge network ${name} (${n} difference${n === 1 ? '' : 's'})` : undefined;
 }
 

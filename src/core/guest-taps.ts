@@ -1,0 +1,31 @@
+import { NatnsError } from '../domain/errors.js';
+import { Netns } from '../kernel/netns.js';
+import { taps } from '../kernel/sysfs.js';
+import { diffGuestTaps, plugLines, tapMatches, type GuestTapChanges } from '../plan/guest-taps.js';
+import type { NetworkHandle } from './context.js';
+
+/**
+ * A network's guest interfaces, from natns's own port records (the network hook's port-created
+ * events) and the kernel (sysfs): never from libvirt, so the `started` hook may use it. libvirt 9
+ * makes a new bridge at `virsh net-start` and leaves running guests' taps hanging loose.
+ */
+export function observeGuestTaps(handle: NetworkHandle, bridge: string): GuestTapChanges {
+  const ports = handle.ports.list();
+  if (ports.length === 0) return { plug: [], elsewhere: [], gone: [] };
+  return diffGuestTaps(bridge, ports, taps((mac) => ports.some((p) => tapMatches(mac, p.mac))));
+}
+
+/**
+ * Plug every loose tap of the network's guests back into its bridge (one `ip -batch`), and
+ * forget the records whose tap is gone (the guest stopped while the network was down, when
+ * libvirt sends no port event). Returns a line per tap plugged; the caller holds the network lock.
+ */
+export async function plugGuestTaps(handle: NetworkHandle, bridge: string): Promise<string[]> {
+  const changes = observeGuestTaps(handle, bridge);
+  for (const port of changes.gone) handle.ports.remove(port.port);
+  if (changes.plug.length === 0) return [];
+  // -force: one tap gone since it was seen must not keep the others off the bridge.
+  const r = await Netns.host.ipBatchForce(plugLines(bridge, changes.plug));
+  if (r && r.exitCode !== 0) throw new NatnsError(`could not plug guest interfaces back into ${bridge}: ${r.stderr.trim().split('\n').join('; ')}`);
+  return changes.plug.map((g) => `plugged guest ${g.port.vm}'s interface ${g.tap.name} back into ${bridge}`);
+}
