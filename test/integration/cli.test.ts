@@ -141,7 +141,7 @@ test('release says what goes with the lease, and needs --force when admin forwar
 test('list refuses an invalid config file (exit 2, naming the file and the key) instead of listing as if all were well', async () => {
   sb.writeConfig({ pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199', colour: 'blue' } } });
   const r = await sb.cli(['list']);
-  expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 2, out: '', err: `natns: ${sb.env.NATNS_CONFIG}: pool "default": unknown key(s) colour` });
+  expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 2, out: '', err: `natns: ${sb.env.NATNS_CONFIG}: pools.default.colour is not a setting natns knows here (known: bridge, subnet, gateway, first, last, hostAccess, prefixLength)` });
 });
 
 test('metadata in a mistyped natns namespace is refused at start begin in words; other events and plain networks pass', async () => {
