@@ -126,7 +126,7 @@ exec sleep infinity`;
 
   /** The natns command where this libvirtd is the system's. */
   async cli(args: string[]) {
-    return execa('nsenter', [this.mountNs, process.execPath, CLI, ...args], { reject: false, env: this.sb.env });
+    return execa('nsenter', [this.mountNs, process.execPath, CLI, ...args], { reject: false, env: { ...this.sb.env, NATNS_LIBVIRT_URI: 'qemu:///system' } });
   }
 
   /** Define a natns network in this libvirtd (the same XML shape the hook tests use). */
