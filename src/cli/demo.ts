@@ -1,8 +1,9 @@
 import { realpathSync } from 'node:fs';
 import { FORWARD_PORT, GUEST_IP, Lab } from '../lab/lab.js';
-import { table } from './output.js';
+import { stateColour, table } from './output.js';
 import { mapping } from './list.js';
 import { makeContext } from '../core/context.js';
+import { quickStates } from '../core/status.js';
 
 export function demoLab(progress?: (line: string) => void): Lab {
   return new Lab({
@@ -28,17 +29,21 @@ export async function run(options: { keep?: boolean; down?: boolean }): Promise<
     await lab.up();
     const probes = await lab.waitForGuests();
     const ctx = makeContext();
-    const rows = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-')).map((r) => mapping(r, ctx));
+    const records = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-'));
+    const states = await quickStates(records, ctx, () => 'active');
+    const rows = records.map((r) => mapping(r, ctx, states.get(r.uuid)!.state));
     process.stdout.write('\nMappings (natns list):\n');
     process.stdout.write(table(
-      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'STATE'],
+      ['NETWORK', 'BRIDGE', 'PRIVATE', 'UPSTREAM', 'STATE'],
       // The demo's networks are IPv4 ones.
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private!, `${m.upstream!.address}/${m.upstream!.prefix}`, m.state]),
+      rows.map((m) => [m.network, m.bridge, m.private!, `${m.upstream!.address}/${m.upstream!.prefix}`, m.state]),
+      { shrink: [0], paint: (i, v) => (i === 4 ? stateColour(v) : undefined) },
     ));
     process.stdout.write('\nProof (each guest reports on its serial console; the upstream host answers with the source it saw):\n');
     process.stdout.write(table(
       ['GUEST', 'ADDRESS', 'NETWORK', 'PING 198.51.100.1', 'UPSTREAM SAW'],
       probes.map((p) => [p.guest, p.up ?? '?', p.network, p.ping ? 'ok' : 'failed', p.tcp?.replace(/^hello /, '') ?? 'nothing']),
+      { shrink: [2, 0] },
     ));
     process.stdout.write('\nInbound (the upstream host fetches each network\'s published port, declared in the guest\'s metadata):\n');
     const inbound = [];

@@ -1,11 +1,15 @@
 import { makeContext, type Context } from '../core/context.js';
-import { quickState } from '../core/status.js';
+import { libvirtNetworks, libvirtSpecs } from '../core/reconcile.js';
+import { quickStates } from '../core/status.js';
+import { errorText } from '../domain/errors.js';
 import { cidrText, compareAddresses, linkLocalFromMac, type Cidr } from '../domain/address.js';
-import type { NetworkRecord, Upstream } from '../domain/model.js';
+import type { NetworkRecord, NetworkSpec, Upstream } from '../domain/model.js';
 import { routerMac } from '../domain/names.js';
-import { table } from './output.js';
+import type { LibvirtSays, MappingState } from '../plan/quick-state.js';
+import { stateColour, table } from './output.js';
 
-export function mapping(record: NetworkRecord, ctx: Context) {
+/** A network's mapping as list and show print it; `state` is judged by the caller (see core/status.ts). */
+export function mapping(record: NetworkRecord, ctx: Context, state: MappingState) {
   return {
     network: record.name,
     uuid: record.uuid,
@@ -14,7 +18,17 @@ export function mapping(record: NetworkRecord, ctx: Context) {
     // An IPv6-only network has no IPv4 side to show.
     ...(record.private && record.lease ? ipv4Mapping(record.private, record.lease) : {}),
     ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
-    state: quickState(record, ctx),
+    state,
+  };
+}
+
+type Mapping = ReturnType<typeof mapping> & { private?: string; private6?: string };
+
+/** A natns network libvirt defines that natns never started: no lease yet, nothing to show upstream. */
+function definedOnly(spec: NetworkSpec, ctx: Context, state: MappingState): Mapping {
+  return {
+    network: spec.name, uuid: spec.uuid, bridge: spec.bridge, namespace: ctx.network(spec).names.namespace,
+    ...(spec.private ? { private: cidrText(spec.private) } : {}), ...(spec.private6 ? { private6: cidrText(spec.private6) } : {}), state,
   };
 }
 
@@ -37,28 +51,56 @@ function ipv6Mapping(record: NetworkRecord) {
   };
 }
 
-export async function run(options: { allHosts?: boolean; json?: boolean }): Promise<number> {
+export async function run(options: { allHosts?: boolean; json?: boolean; wide?: boolean }): Promise<number> {
   const json = options.json === true;
   const ctx = makeContext();
   // A broken config breaks the next network start: say so now rather than list as if all is well.
   ctx.config();
-  if (options.allHosts) return allHosts(ctx, json);
-  const rows = ctx.records.list().map((r) => mapping(r, ctx));
+  if (options.allHosts) return allHosts(ctx, json, options.wide === true);
+  const records = ctx.records.list();
+  // libvirt's word on which networks run, and the natns networks it defines that natns never
+  // started; without it, states come from natns's records and the kernel alone.
+  let says: (uuid: string) => LibvirtSays = () => 'unknown';
+  let definedOnlySpecs: { spec: NetworkSpec; active: boolean }[] = [];
+  try {
+    const libvirt = await libvirtNetworks();
+    says = (uuid) => (libvirt.active.has(uuid) ? 'active' : libvirt.inactive.has(uuid) ? 'inactive' : 'undefined');
+    const known = new Set(records.map((r) => r.uuid));
+    const others = [...libvirt.active, ...libvirt.inactive].filter((u) => !known.has(u));
+    definedOnlySpecs = (await libvirtSpecs(others)).map((spec) => ({ spec, active: libvirt.active.has(spec.uuid) }));
+  } catch (err) {
+    process.stderr.write(`natns: could not ask libvirt which networks it defines and runs (${errorText(err)}); states come from natns's own records\n`);
+  }
+  const states = await quickStates(records, ctx, says);
+  const rows: Mapping[] = [
+    ...records.map((r) => mapping(r, ctx, states.get(r.uuid)!.state)),
+    // Active without a record: libvirt runs it but natns never built its router (hooks missing?).
+    ...definedOnlySpecs.map(({ spec, active }) => definedOnly(spec, ctx, active ? 'down' : 'stopped')),
+  ].sort((a, b) => a.network.localeCompare(b.network));
   if (json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  // The IPv6 columns appear only where some network has IPv6, so IPv4-only hosts see what they saw.
-  const v6 = rows.some((m) => m.upstream6);
-  process.stdout.write(
-    table(
+  const cidr = (u: { address: string; prefix: number } | undefined) => (u ? `${u.address}/${u.prefix}` : '-');
+  if (options.wide) {
+    // Everything, however wide: the IPv6 columns appear only where some network has IPv6.
+    const v6 = rows.some((m) => m.private6);
+    process.stdout.write(table(
       ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
       rows.map((m) => [
-        m.network, m.bridge, m.namespace, m.private ?? '-', m.upstream ? `${m.upstream.address}/${m.upstream.prefix}` : '-',
-        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)!.bridge, m.state,
+        m.network, m.bridge, m.namespace, m.private ?? '-', cidr(m.upstream),
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)?.bridge ?? '-', m.state,
       ]),
-    ),
-  );
+      { width: Infinity, paint: (_i, v) => stateColour(v) },
+    ));
+    return 0;
+  }
+  // 80 columns: an IPv6-only network shows its IPv6 side; the rest is in --wide and show.
+  process.stdout.write(table(
+    ['NETWORK', 'BRIDGE', 'PRIVATE', 'UPSTREAM', 'STATE'],
+    rows.map((m) => [m.network, m.bridge, m.private ?? m.private6 ?? '-', m.upstream ? cidr(m.upstream) : m.upstream6 ? upstream6Text(m.upstream6) : '-', m.state]),
+    { shrink: [0, 3, 2], paint: (i, v) => (i === 4 ? stateColour(v) : undefined) },
+  ));
   return 0;
 }
 
@@ -68,7 +110,7 @@ export function upstream6Text(u: { address: string; prefix: number; mode: string
 }
 
 /** Every host's leases, from the shared store: who holds which upstream address. */
-async function allHosts(ctx: Context, json: boolean): Promise<number> {
+async function allHosts(ctx: Context, json: boolean, wide: boolean): Promise<number> {
   const rows = (await ctx.ipam.leases({ allHosts: true }))
     .map((l) => ({
       host: l.owner.host ?? '?', owner: l.owner.name, uuid: l.owner.uuid, kind: l.owner.kind ?? 'network',
@@ -79,6 +121,8 @@ async function allHosts(ctx: Context, json: boolean): Promise<number> {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  process.stdout.write(table(['HOST', 'OWNER', 'KIND', 'UPSTREAM', 'BRIDGE', 'POOL'], rows.map((r) => [r.host, r.owner, r.kind, r.address, r.bridge, r.pool ?? '-'])));
+  process.stdout.write(table(['HOST', 'OWNER', 'KIND', 'UPSTREAM', 'BRIDGE', 'POOL'], rows.map((r) => [r.host, r.owner, r.kind, r.address, r.bridge, r.pool ?? '-']), {
+    ...(wide ? { width: Infinity } : { shrink: [1, 0, 5, 3] }),
+  }));
   return 0;
 }

@@ -4,7 +4,10 @@ import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { observeGuestTaps } from '../core/guest-taps.js';
 import { findNetwork } from '../core/lookup.js';
-import { inspect } from '../core/status.js';
+import { inspect, presence } from '../core/status.js';
+import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
+import { offBridgeText } from '../plan/guest-taps.js';
+import { mappingState } from '../plan/quick-state.js';
 import { errorText } from '../domain/errors.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
 import { NFT_TABLE } from '../domain/names.js';
@@ -64,10 +67,17 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
   const ctx = makeContext();
   const record = findNetwork(ctx, name, 'show');
   const { netns } = ctx.network(record);
-  const m = mapping(record, ctx);
   const found = await inspect(record, ctx);
   const lease = await leaseHolder(record, ctx);
-  const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
+  const handle = ctx.network(record);
+  const taps = found.changes ? observeGuestTaps(handle, record.bridge) : undefined;
+  const dhcp = found.changes && (record.dhcp || record.private6) ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+  // What check would report of this network, and the state it makes (show does not ask libvirt).
+  const differences = found.changes ? [
+    ...found.changes.conflicts, ...found.changes.differences, ...(dhcp ? [dhcp] : []),
+    ...[...taps!.plug, ...taps!.elsewhere].map((g) => offBridgeText(record.bridge, g)),
+  ] : [];
+  const m = mapping(record, ctx, mappingState({ libvirt: 'unknown', phase: record.phase, ...presence(record, ctx), differences }));
   if (options.json) {
     process.stdout.write(JSON.stringify({
       ...m, phase: record.phase, lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,

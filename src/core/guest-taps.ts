@@ -15,6 +15,14 @@ export function observeGuestTaps(handle: NetworkHandle, bridge: string): GuestTa
   return diffGuestTaps(bridge, ports, taps((mac) => ports.some((p) => tapMatches(mac, p.mac))));
 }
 
+/** The same for many networks with one pass over sysfs (natns list). */
+export function observeGuestTapsOf(networks: { handle: NetworkHandle; bridge: string }[]): GuestTapChanges[] {
+  const ports = networks.map((n) => n.handle.ports.list());
+  const macs = new Set(ports.flat().map((p) => p.mac.toLowerCase().slice(2)));
+  const found = macs.size ? taps((mac) => macs.has(mac.toLowerCase().slice(2))) : [];
+  return networks.map((n, i) => diffGuestTaps(n.bridge, ports[i]!, found));
+}
+
 /**
  * Plug every loose tap of the network's guests back into its bridge (one `ip -batch`), and
  * forget the records whose tap is gone (the guest stopped while the network was down, when

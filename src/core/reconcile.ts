@@ -1,18 +1,19 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorText, NatnsError } from '../domain/errors.js';
-import { upstreamBridgeOf, upstreamText, type Lease, type NetworkRecord } from '../domain/model.js';
+import { upstreamBridgeOf, upstreamText, type Lease, type NetworkRecord, type NetworkSpec } from '../domain/model.js';
 import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX, namespaceName } from '../domain/names.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
-import { virsh } from '../libvirt/virsh.js';
+import { libvirtUri, virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
 import { offBridgeText } from '../plan/guest-taps.js';
 import { badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
+import { run } from '../sys/run.js';
 import type { Context, NetworkHandle } from './context.js';
 import { observeGuestTaps } from './guest-taps.js';
 import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
@@ -257,6 +258,28 @@ async function libvirtSpec(uuid: string, flags: string[] = []) {
   const xml = await virsh(['net-dumpxml', ...flags, uuid], `read network ${uuid}`);
   const node = child(parseXml(xml, `network ${uuid}`), 'network');
   return node ? readNetwork(node).spec : undefined;
+}
+
+/**
+ * The natns networks among these (libvirt's persistent definitions), read by one virsh process
+ * however many there are: virsh runs commands separated by ';' in one connection. A network
+ * undefined meanwhile is left out.
+ */
+export async function libvirtSpecs(uuids: string[]): Promise<NetworkSpec[]> {
+  const valid = uuids.filter((u) => /^[0-9a-f-]{36}$/.test(u));
+  if (valid.length === 0) return [];
+  const r = await run('virsh', ['-c', libvirtUri(), valid.map((u) => `net-dumpxml --inactive ${u}`).join(' ; ')]);
+  const specs: NetworkSpec[] = [];
+  for (const doc of r.stdout.split('</network>').slice(0, -1)) {
+    try {
+      const node = child(parseXml(`${doc.slice(doc.indexOf('<network'))}</network>`, 'network from libvirt'), 'network');
+      const spec = node ? readNetwork(node).spec : undefined;
+      if (spec) specs.push(spec);
+    } catch {
+      // Not natns's to judge: a network whose metadata natns refuses shows up at its start.
+    }
+  }
+  return specs;
 }
 
 async function libvirtUuids(args: string[]): Promise<Set<string>> {

@@ -99,7 +99,7 @@ test('check --repair --dry-run says what it would remove and changes nothing', a
   expect(text.stdout.split('\n')[0]).toBe(`would remove the router of inactive network ${net.name}`);
   const real = await sb.cli(['check', net.name, '--repair']);
   expect(real.stdout).toBe(`removed the router of inactive network ${net.name}`);
-  expect((JSON.parse((await sb.cli(['list', '--json'])).stdout) as { state: string }[]).map((m) => m.state)).toEqual(['down']);
+  expect((JSON.parse((await sb.cli(['list', '--json'])).stdout) as { state: string }[]).map((m) => m.state)).toEqual(['stopped']);
 });
 
 test('natns exec returns the program\'s code, 127 for a program that does not exist and 126 for one that cannot run', async () => {
