@@ -30,7 +30,7 @@ export async function run(options: { keep?: boolean; down?: boolean }): Promise<
     const probes = await lab.waitForGuests();
     const ctx = makeContext();
     const records = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-'));
-    const states = await quickStates(records, ctx, () => 'active');
+    const states = await quickStates(records, ctx, Promise.resolve(() => 'active'));
     const rows = records.map((r) => mapping(r, ctx, states.get(r.uuid)!.state));
     process.stdout.write('\nMappings (natns list):\n');
     process.stdout.write(table(

@@ -59,19 +59,22 @@ export async function run(options: { allHosts?: boolean; json?: boolean; wide?: 
   if (options.allHosts) return allHosts(ctx, json, options.wide === true);
   const records = ctx.records.list();
   // libvirt's word on which networks run, and the natns networks it defines that natns never
-  // started; without it, states come from natns's records and the kernel alone.
-  let says: (uuid: string) => LibvirtSays = () => 'unknown';
+  // started; without it, states come from natns's records and the kernel alone. Asked while
+  // the kernel is read.
   let definedOnlySpecs: { spec: NetworkSpec; active: boolean }[] = [];
-  try {
-    const libvirt = await libvirtNetworks();
-    says = (uuid) => (libvirt.active.has(uuid) ? 'active' : libvirt.inactive.has(uuid) ? 'inactive' : 'undefined');
-    const known = new Set(records.map((r) => r.uuid));
-    const others = [...libvirt.active, ...libvirt.inactive].filter((u) => !known.has(u));
-    definedOnlySpecs = (await libvirtSpecs(others)).map((spec) => ({ spec, active: libvirt.active.has(spec.uuid) }));
-  } catch (err) {
-    process.stderr.write(`natns: could not ask libvirt which networks it defines and runs (${errorText(err)}); states come from natns's own records\n`);
-  }
-  const states = await quickStates(records, ctx, says);
+  const libvirt = (async (): Promise<(uuid: string) => LibvirtSays> => {
+    try {
+      const lv = await libvirtNetworks();
+      const known = new Set(records.map((r) => r.uuid));
+      const others = [...lv.active, ...lv.inactive].filter((u) => !known.has(u));
+      definedOnlySpecs = (await libvirtSpecs(others)).map((spec) => ({ spec, active: lv.active.has(spec.uuid) }));
+      return (uuid) => (lv.active.has(uuid) ? 'active' : lv.inactive.has(uuid) ? 'inactive' : 'undefined');
+    } catch (err) {
+      process.stderr.write(`natns: could not ask libvirt which networks it defines and runs (${errorText(err)}); states come from natns's own records\n`);
+      return () => 'unknown';
+    }
+  })();
+  const states = await quickStates(records, ctx, libvirt);
   const rows: Mapping[] = [
     ...records.map((r) => mapping(r, ctx, states.get(r.uuid)!.state)),
     // Active without a record: libvirt runs it but natns never built its router (hooks missing?).

@@ -45,8 +45,11 @@ export interface LibvirtNetworks {
 }
 
 export async function libvirtNetworks(): Promise<LibvirtNetworks> {
-  const [active, inactive] = await Promise.all([libvirtUuids(['net-list', '--uuid']), libvirtUuids(['net-list', '--uuid', '--inactive'])]);
-  return { active, inactive };
+  // One virsh process, one connection: both lists, told apart by a line virsh echoes between them.
+  const out = await virsh(['net-list --uuid ; echo natns-split ; net-list --uuid --inactive'], 'ask libvirt (virsh net-list)');
+  const [active = '', inactive = ''] = out.split('\nnatns-split\n');
+  const uuids = (text: string) => new Set(text.split('\n').map((l) => l.trim().toLowerCase()).filter((l) => /^[0-9a-f-]{36}$/.test(l)));
+  return { active: uuids(active), inactive: uuids(inactive) };
 }
 
 /**

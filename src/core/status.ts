@@ -28,22 +28,26 @@ export interface QuickStatus {
  * (every address, route, sysctl and the nft table's text). `libvirt` says what libvirt reports
  * of each network ('unknown' without its word).
  */
-export async function quickStates(records: NetworkRecord[], ctx: Context, libvirt: (uuid: string) => LibvirtSays): Promise<Map<string, QuickStatus>> {
+export async function quickStates(records: NetworkRecord[], ctx: Context, libvirtSays: Promise<(uuid: string) => LibvirtSays>): Promise<Map<string, QuickStatus>> {
   const facts = records.map((record) => {
     const handle = ctx.network(record);
     const { names } = handle;
     const namespace = namespaceExists(names.namespace);
     const present = namespace || linkExists(names.hostDevices.lan) || linkExists(names.hostDevices.wan);
-    const says = libvirt(record.uuid);
-    const running = record.phase === 'running' && namespace && mappingState({ libvirt: says, phase: record.phase, present, namespace, differences: [] }) === 'up';
-    return { record, handle, namespace, present, says, running };
+    return { record, handle, namespace, present };
   });
-  const running = facts.filter((f) => f.running);
-  const probes = await probeNamespaces(running.map((f) => f.handle.names.namespace));
+  // Every router natns has running is read while libvirt answers (it decides which should run).
+  const probed = facts.filter((f) => f.record.phase === 'running' && f.namespace);
+  const [says, probes] = await Promise.all([libvirtSays, probeNamespaces(probed.map((f) => f.handle.names.namespace))]);
+  const judged = facts.map((f) => ({
+    ...f, says: says(f.record.uuid),
+    running: f.record.phase === 'running' && f.namespace && mappingState({ libvirt: says(f.record.uuid), phase: f.record.phase, present: f.present, namespace: f.namespace, differences: [] }) === 'up',
+  }));
+  const running = judged.filter((f) => f.running);
   const loose = new Map(observeGuestTapsOf(running.map((f) => ({ handle: f.handle, bridge: f.record.bridge })))
     .map((t, i) => [running[i]!.record.uuid, [...t.plug, ...t.elsewhere].map((g) => offBridgeText(running[i]!.record.bridge, g))]));
   const out = new Map<string, QuickStatus>();
-  for (const f of facts) {
+  for (const f of judged) {
     const differences: string[] = [];
     if (f.running) {
       const { record, handle } = f;

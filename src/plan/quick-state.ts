@@ -79,7 +79,7 @@ export function mappingState(o: {
   /** The namespace exists. */
   namespace: boolean;
   /** Differences found (host wiring, inside the namespace, dnsmasq). */
-  differences: string[];
+  differences: readonly string[];
 }): MappingState {
   // Without libvirt's word (or for a network it does not define) natns's own phase decides.
   const shouldRun = o.libvirt === 'active' || ((o.libvirt === 'unknown' || o.libvirt === 'undefined') && (o.phase === 'running' || o.phase === 'starting'));
