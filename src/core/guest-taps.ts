@@ -24,13 +24,16 @@ export function observeGuestTapsOf(networks: { handle: NetworkHandle; bridge: st
 }
 
 /**
- * Plug every loose tap of the network's guests back into its bridge (one `ip -batch`), and
- * forget the records whose tap is gone (the guest stopped while the network was down, when
- * libvirt sends no port event). Returns a line per tap plugged; the caller holds the network lock.
+ * Plug every loose tap of the network's guests back into its bridge (one `ip -batch`). At a
+ * network's start (`forgetGone`) the records whose tap is gone are forgotten too: the guest
+ * stopped while the network was down, when libvirt sends no port event, and no new port can
+ * appear while the network is not running. Repair leaves them: a guest starting right then has
+ * its port recorded before libvirt makes its tap. Returns a line per tap plugged; the caller
+ * holds the network lock.
  */
-export async function plugGuestTaps(handle: NetworkHandle, bridge: string): Promise<string[]> {
+export async function plugGuestTaps(handle: NetworkHandle, bridge: string, options: { forgetGone: boolean }): Promise<string[]> {
   const changes = observeGuestTaps(handle, bridge);
-  for (const port of changes.gone) handle.ports.remove(port.port);
+  if (options.forgetGone) for (const port of changes.gone) handle.ports.remove(port.port);
   if (changes.plug.length === 0) return [];
   // -force: one tap gone since it was seen must not keep the others off the bridge.
   const r = await Netns.host.ipBatchForce(plugLines(bridge, changes.plug));
