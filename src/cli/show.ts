@@ -34,7 +34,7 @@ function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac:
     // No DHCP on this network.
   }
   const reserved = new Map(ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.ip).map((n) => [n.mac, n.ip!] as const)));
-  const taps = observeGuestTaps(handle, record.bridge);
+  const taps = observeGuestTaps(handle, record.bridge, ctx.guests.list());
   const off = new Set([...taps.plug, ...taps.elsewhere, ...taps.gone.map((port) => ({ port }))].map((g) => g.port.port));
   return handle.ports.list().map((p) => {
     const address = leases.get(p.mac) ?? reserved.get(p.mac);
@@ -70,7 +70,7 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
   const found = await inspect(record, ctx);
   const lease = await leaseHolder(record, ctx);
   const handle = ctx.network(record);
-  const taps = found.changes ? observeGuestTaps(handle, record.bridge) : undefined;
+  const taps = found.changes ? observeGuestTaps(handle, record.bridge, ctx.guests.list()) : undefined;
   const dhcp = found.changes && (record.dhcp || record.private6) ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   // What check would report of this network, and the state it makes (show does not ask libvirt).
   const differences = found.changes ? [

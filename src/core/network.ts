@@ -170,9 +170,9 @@ export interface StartResult {
  * After the router: running guests' taps back into the network's bridge. A failure here is
  * reported, never a reason to take the router down (check keeps reporting the loose tap).
  */
-async function reattachGuests(handle: NetworkHandle, bridge: string, forgetGone: boolean): Promise<StartResult['guests']> {
+async function reattachGuests(handle: NetworkHandle, bridge: string, ctx: Context, forgetGone: boolean): Promise<StartResult['guests']> {
   try {
-    return { plugged: await plugGuestTaps(handle, bridge, { forgetGone }) };
+    return { plugged: await plugGuestTaps(handle, bridge, ctx.guests.list(), { forgetGone }) };
   } catch (err) {
     return { plugged: [], error: errorText(err) };
   }
@@ -194,7 +194,7 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
       const { desired, changes } = await buildRouter(net, leases, ctx);
       checkpoint();
       const record = ctx.records.write(recordOf(net, leases, 'running'));
-      return { record, desired, changes, guests: await reattachGuests(handle, net.bridge, true) };
+      return { record, desired, changes, guests: await reattachGuests(handle, net.bridge, ctx, true) };
     } catch (err) {
       const cleanup = await teardown(handle).then(() => undefined, (e: unknown) => e);
       try {
@@ -245,7 +245,7 @@ export async function repairNetwork(net: NetworkSpec, ctx: Context, seen: string
       const leases = await reserve(net, ctx);
       const record = ctx.records.write(recordOf(net, leases, 'running'));
       const built = await buildRouter(net, leases, ctx);
-      return { record, ...built, guests: await reattachGuests(handle, net.bridge, false) };
+      return { record, ...built, guests: await reattachGuests(handle, net.bridge, ctx, false) };
     } catch (err) {
       const wrapped = withContext(`network '${net.name}'`, err);
       if (err instanceof DnsmasqError) wrapped.message += "; the router is left up without DHCP: fix that and run 'natns check --repair' again";

@@ -104,7 +104,7 @@ async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'activ
   }
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${upstreamBridgeOf(record)} is gone`];
-  const taps = observeGuestTaps(handle, record.bridge);
+  const taps = observeGuestTaps(handle, record.bridge, ctx.guests.list());
   const out = [...found.changes.conflicts, ...found.changes.differences, ...[...taps.plug, ...taps.elsewhere].map((g) => offBridgeText(record.bridge, g))];
   const dhcp = record.dhcp || record.private6 ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   if (dhcp) out.push(dhcp);
@@ -253,7 +253,7 @@ async function wouldConverge(name: string, record: NetworkRecord | undefined, ct
   if (!record) return `would build the router of network ${name} (natns holds no record of it)`;
   const found = await inspect(record, ctx);
   if (!found.changes) return `would build the router of network ${name} (its bridges are not both present)`;
-  const n = found.changes.conflicts.length + found.changes.differences.length + observeGuestTaps(ctx.network(record), record.bridge).plug.length;
+  const n = found.changes.conflicts.length + found.changes.differences.length + observeGuestTaps(ctx.network(record), record.bridge, ctx.guests.list()).plug.length;
   return n ? `would converge network ${name} (${n} difference${n === 1 ? '' : 's'})` : undefined;
 }
 

@@ -44,7 +44,7 @@ export async function quickStates(records: NetworkRecord[], ctx: Context, libvir
     running: f.record.phase === 'running' && f.namespace && mappingState({ libvirt: says(f.record.uuid), phase: f.record.phase, present: f.present, namespace: f.namespace, differences: [] }) === 'up',
   }));
   const running = judged.filter((f) => f.running);
-  const loose = new Map(observeGuestTapsOf(running.map((f) => ({ handle: f.handle, bridge: f.record.bridge })))
+  const loose = new Map(observeGuestTapsOf(running.map((f) => ({ handle: f.handle, bridge: f.record.bridge })), ctx.guests.list())
     .map((t, i) => [running[i]!.record.uuid, [...t.plug, ...t.elsewhere].map((g) => offBridgeText(running[i]!.record.bridge, g))]));
   const out = new Map<string, QuickStatus>();
   for (const f of judged) {

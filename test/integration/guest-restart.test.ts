@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { guestImage } from '../../src/lab/image.js';
 import { renderTemplate } from '../../src/libvirt/templates.js';
@@ -67,7 +67,7 @@ test('a running guest answers on its published port within 5 s of net-destroy + 
   expect((await libvirt.virsh('define', file)).exitCode).toBe(0);
   const started = await libvirt.virsh('start', guest);
   expect({ code: started.exitCode, out: started.all }).toEqual({ code: 0, out: expect.stringContaining('started') });
-  const [mapping] = JSON.parse((await libvirt.cli(['list', '--json'])).stdout) as { upstream: { address: string } }[];
+  const [mapping] = JSON.parse((await libvirt.cli(['list', '--json'])).stdout) as { uuid: string; upstream: { address: string } }[];
   const address = mapping!.upstream.address;
   // QEMU under TCG: the guest boots and serves within a minute.
   expect(await fetchGuest(address, 90_000)).toEqual({ ok: true, ms: expect.any(Number), body: `guest ${guest}` });
@@ -100,6 +100,15 @@ test('a running guest answers on its published port within 5 s of net-destroy + 
   expect(await masterOf(tap)).toBe(net.bridge);
   expect((await fetchGuest(address, 5_000)).ok).toBe(true);
   expect((await libvirt.cli(['check', net.name])).exitCode).toBe(0);
+
+  // natns never heard of the guest's port (say, the hooks came after the guest): its qemu hook
+  // record (the guest's natns metadata) is enough, and the port record comes back.
+  rmSync(join(sb.env.NATNS_STATE_DIR!, 'ports', mapping!.uuid), { recursive: true, force: true });
+  expect((await libvirt.virsh('net-destroy', net.name)).exitCode).toBe(0);
+  expect((await libvirt.virsh('net-start', net.name)).exitCode).toBe(0);
+  expect((await fetchGuest(address, 5_000)).ok).toBe(true);
+  const restored = JSON.parse((await libvirt.cli(['show', net.name, '--json'])).stdout) as { guests: { vm: string }[] };
+  expect(restored.guests).toEqual([expect.objectContaining({ vm: guest, mac: '52:54:00:5e:16:01', attached: true })]);
 
   // The guest stops while its network is down: its record goes with it at the next start.
   expect((await libvirt.virsh('net-destroy', net.name)).exitCode).toBe(0);
