@@ -12,9 +12,10 @@
  *   core     network and guest lifecycle, reconcile, status
  *   lab      the demo's guests and upstream host
  *   hooks    libvirt hook entry points
+ *   agent    the long-running per-host agent: elections of stretched networks' routers
  *   cli      the natns command
  */
-const LAYERS = ['domain', 'sys', 'config', 'libvirt', 'plan', 'kernel', 'state', 'ipam', 'core', 'lab', 'hooks', 'cli'];
+const LAYERS = ['domain', 'sys', 'config', 'libvirt', 'plan', 'kernel', 'state', 'ipam', 'core', 'lab', 'hooks', 'agent', 'cli'];
 
 const pointsDown = LAYERS.slice(0, -1).map((layer, i) => ({
   name: `${layer}-only-points-down`,

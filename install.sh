@@ -14,7 +14,8 @@ LOG_DIR=/var/log/natns
 # iperf3 is for `npm run bench` only (its Debian package leaves the daemon off). etcd-server and
 # etcd-client are for the tests (they start their own etcd) and for hosts that run an etcd member;
 # natns itself keeps leases in files unless its config names an etcd cluster.
-PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base
+# socat carries the hook shims' calls to natns agent (without it they run the Node hooks).
+PACKAGES=(iproute2 nftables procps libvirt-daemon-system libvirt-clients libvirt-dev dnsmasq-base socat
   qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio build-essential python3 iperf3
   etcd-server etcd-client)
 
@@ -52,10 +53,11 @@ restart_libvirt() {
 }
 
 UNIT=/etc/systemd/system/natns-reconcile.service
+AGENT_UNIT=/etc/systemd/system/natns-agent.service
 
 if [ "${1:-}" = "--uninstall" ]; then
-  if have_systemd; then systemctl disable --now natns-reconcile.service 2>/dev/null || true; fi
-  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT"
+  if have_systemd; then systemctl disable --now natns-reconcile.service natns-agent.service 2>/dev/null || true; fi
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$AGENT_UNIT"
   rm -rf "$PREFIX"
   restart_libvirt
   say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
@@ -104,8 +106,8 @@ ln -sfn "$PREFIX/natns.mjs" "$BIN"
 
 # libvirt 9 runs every executable in these folders; an admin's own hooks/network or hooks/qemu stay untouched.
 mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"
-ln -sfn "$PREFIX/hook-network.cjs" "$HOOKS/network.d/natns"
-ln -sfn "$PREFIX/hook-qemu.cjs" "$HOOKS/qemu.d/natns"
+ln -sfn "$PREFIX/hook-network.sh" "$HOOKS/network.d/natns"
+ln -sfn "$PREFIX/hook-qemu.sh" "$HOOKS/qemu.d/natns"
 
 install -d -m 0755 -o root -g root "$CONFIG_DIR"
 # State is root's alone (0711: dnsmasq, as nobody, passes through to its hosts file; README,
@@ -136,7 +138,39 @@ ExecStart=/usr/local/bin/natns check --repair
 WantedBy=multi-user.target
 UNIT
 fi
-if have_systemd; then systemctl daemon-reload && systemctl enable natns-reconcile.service; fi
+# The agent serves libvirt's hook calls warm (network starts without a Node start-up) and elects
+# the active router of stretched networks (<natns:vxlan>), which refuse to start without it.
+# Before libvirtd, so autostarted networks find it running. Without systemd, start it by hand:
+# 'natns agent >>/var/log/natns/agent.log 2>&1 &'. Without an agent the hooks do the work themselves.
+if [ -d "$(dirname "$AGENT_UNIT")" ]; then
+cat > "$AGENT_UNIT" <<'UNIT'
+[Unit]
+Description=natns agent: libvirt's hooks served warm; one active router per stretched network, elected in etcd
+After=network-online.target
+Wants=network-online.target
+Before=libvirtd.service virtnetworkd.service
+
+[Service]
+ExecStart=/usr/local/bin/natns agent
+Restart=always
+RestartSec=1
+# SIGTERM hands the elections over at once; the agent demotes its routers before exiting.
+KillMode=mixed
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+fi
+if have_systemd; then
+  systemctl daemon-reload && systemctl enable natns-reconcile.service natns-agent.service
+  systemctl try-restart natns-agent.service || true
+elif pid=$(cat "$STATE_DIR/agent.pid" 2>/dev/null) && [ -n "$pid" ] && grep -qa agent "/proc/$pid/cmdline" 2>/dev/null; then
+  # A running agent would serve the hooks with the old code: restart it on the new one.
+  say "restarting natns agent (pid $pid) on the new code"
+  kill -TERM "$pid" || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  nohup "$BIN" agent >>"$LOG_DIR/agent.log" 2>&1 </dev/null &
+fi
 
 restart_libvirt
 say "done: $(natns --help | head -n 1)"

@@ -20,7 +20,7 @@ interface Kv { key: Buffer; value: Buffer; mod_revision: string }
 type Etcd3Client = {
   getAll(): { prefix(p: string): { exec(): Promise<{ kvs: Kv[] }> } };
   get(key: string): { exec(): Promise<{ kvs: Kv[] }> };
-  put(key: string): { value(v: string): unknown };
+  put(key: string): { value(v: string): { exec(): Promise<unknown> } };
   delete(): { key(k: string): unknown };
   if(key: string, target: string, cmp: string, v: string | number): {
     then(...ops: unknown[]): { else(...ops: unknown[]): { commit(): Promise<{ succeeded: boolean; responses: { response_range?: { kvs: Kv[] } }[] }> }; commit(): Promise<{ succeeded: boolean }> };
@@ -72,6 +72,9 @@ export class EtcdGateway {
     return {
       range,
       get: async (key) => (await range(key))[0],
+      put: async (key, value) => {
+        await this.etcd().put(key).value(value).exec();
+      },
       createIfAbsent: async (key, value, view = key) => {
         const c = this.etcd();
         const r = await c.if(key, 'Create', '==', 0).then(c.put(key).value(value)).else(view === key ? c.get(key) : c.getAll().prefix(view)).commit();

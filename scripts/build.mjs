@@ -3,7 +3,7 @@
 // V8's code cache (written here by a warm-up run), so neither parsing nor compiling is paid per call.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -51,5 +51,10 @@ await build({
 });
 chmodSync('dist/natns.mjs', 0o755);
 for (const f of ['hook-network', 'hook-qemu']) chmodSync(`dist/${f}.cjs`, 0o755);
+// What libvirt runs: one shell shim per hook folder, in front of the Node hooks (hooks/hook.sh).
+const shim = readFileSync('hooks/hook.sh', 'utf8');
+for (const kind of ['network', 'qemu']) {
+  writeFileSync(`dist/hook-${kind}.sh`, shim.replaceAll('@KIND@', kind), { mode: 0o755 });
+}
 const warm = spawnSync(process.execPath, ['dist/hook-network.cjs', '--warm-code-cache'], { stdio: 'inherit' });
 if (warm.status !== 0) throw new Error('the hooks\' warm-up run failed');

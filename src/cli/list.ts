@@ -1,5 +1,6 @@
 import { makeContext, type Context } from '../core/context.js';
 import { libvirtNetworks, libvirtSpecs } from '../core/reconcile.js';
+import { readRole } from '../core/role.js';
 import { quickStates } from '../core/status.js';
 import { errorText } from '../domain/errors.js';
 import { cidrText, compareAddresses, linkLocalFromMac, type Cidr } from '../domain/address.js';
@@ -19,6 +20,8 @@ export function mapping(record: NetworkRecord, ctx: Context, state: MappingState
     ...(record.private && record.lease ? ipv4Mapping(record.private, record.lease) : {}),
     ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state,
+    // Stretched networks: whether this host's router is the active one, which host's is, since when.
+    ...(record.vxlan ? { stretch: stretchOf(record, ctx) } : {}),
   };
 }
 
@@ -49,6 +52,11 @@ function ipv6Mapping(record: NetworkRecord) {
       ...(l.mode === 'nptv6' ? { nextHop: linkLocalFromMac(routerMac(record.uuid, 'wan')) } : {}),
     },
   };
+}
+
+export function stretchOf(record: NetworkRecord, ctx: Context): { vni: number; active: boolean; host: string | null; since: string | null } {
+  const role = readRole(ctx.stateDir, record.uuid);
+  return { vni: record.vxlan!.vni, active: record.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
 }
 
 export async function run(options: { allHosts?: boolean; json?: boolean; wide?: boolean }): Promise<number> {
@@ -89,22 +97,32 @@ export async function run(options: { allHosts?: boolean; json?: boolean; wide?: 
     // Everything, however wide: the IPv6 columns appear only where some network has IPv6.
     const v6 = rows.some((m) => m.private6);
     process.stdout.write(table(
-      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'],
+      headers(v6),
       rows.map((m) => [
         m.network, m.bridge, m.namespace, m.private ?? '-', cidr(m.upstream),
-        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)?.bridge ?? '-', m.state,
+        ...(v6 ? [m.private6 ?? '-', m.upstream6 ? upstream6Text(m.upstream6) : '-'] : []), (m.upstream ?? m.upstream6)?.bridge ?? '-',
+        stateText(m, true),
       ]),
-      { width: Infinity, paint: (_i, v) => stateColour(v) },
+      { width: Infinity, paint: (i, v) => (i === headers(v6).length - 1 ? stateColour(v.split(',')[0]!) : undefined) },
     ));
     return 0;
   }
   // 80 columns: an IPv6-only network shows its IPv6 side; the rest is in --wide and show.
   process.stdout.write(table(
     ['NETWORK', 'BRIDGE', 'PRIVATE', 'UPSTREAM', 'STATE'],
-    rows.map((m) => [m.network, m.bridge, m.private ?? m.private6 ?? '-', m.upstream ? cidr(m.upstream) : m.upstream6 ? upstream6Text(m.upstream6) : '-', m.state]),
-    { shrink: [0, 3, 2], paint: (i, v) => (i === 4 ? stateColour(v) : undefined) },
+    rows.map((m) => [m.network, m.bridge, m.private ?? m.private6 ?? '-', m.upstream ? cidr(m.upstream) : m.upstream6 ? upstream6Text(m.upstream6) : '-', stateText(m, false)]),
+    { shrink: [0, 3, 2], paint: (i, v) => (i === 4 ? stateColour(v.split(',')[0]!) : undefined) },
   ));
   return 0;
+}
+
+const headers = (v6: boolean) => ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', ...(v6 ? ['PRIVATE6', 'UPSTREAM6'] : []), 'UPSTREAM-BRIDGE', 'STATE'];
+
+/** The state, and for a stretched network whether this host's router is the active one (wide: which host's is). */
+function stateText(m: Mapping & { stretch?: ReturnType<typeof stretchOf> }, wide: boolean): string {
+  if (!m.stretch) return m.state;
+  if (m.stretch.active) return `${m.state}, active`;
+  return wide ? `${m.state}, standby (active: ${m.stretch.host ?? '?'})` : `${m.state}, standby`;
 }
 
 /** `2001:db8:100::100/64`, or for NPTv6 the prefix and its mode: `2001:db8:200:1::/64 nptv6`. */

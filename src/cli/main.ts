@@ -12,6 +12,7 @@ export const EXIT_CODES = `Exit codes:
   1  a failure, or check found differences
   2  bad input or usage: an unknown command, option or argument, a missing or
      malformed value
+  natns agent status returns 3 when the agent does not run.
   natns exec returns the command's own code: 127 when the program is not found,
   126 when it cannot be run, 128+N when a signal N ended it.`;
 
@@ -151,6 +152,22 @@ function program(done: (code: number) => void): Command {
     .action(function (this: Command) {
       const o = this.opts<{ to: 'etcd'; json?: boolean }>();
       return run(async () => (await import('./ipam.js')).migrate(o))();
+    });
+
+  const agent = root.command('agent')
+    .description("Run in the foreground, one per host (natns-agent.service under systemd). For each stretched network (<natns:vxlan>) running on this host it campaigns in etcd for the network's one active router, makes this host's router active when it wins and keeps it on standby (both sides down) otherwise. A stretched network does not start without it.")
+    .summary('elect the active router of stretched networks (foreground); status')
+    .option('--ttl <seconds>', "the etcd lease of this host's elections: a dead host's router is replaced after about this long", '2')
+    .action(function (this: Command) {
+      const o = this.opts<{ ttl: string }>();
+      return run(async () => (await import('./agent.js')).run(o))();
+    });
+  agent.command('status')
+    .description('whether the agent runs (exit 3 when it does not), and for each stretched network which host is active since when')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./agent.js')).status(o))();
     });
 
   root.command('demo')

@@ -89,6 +89,7 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
     `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
     `Bridge:          ${m.bridge}`,
     `Namespace:       ${m.namespace}`,
+    ...(m.stretch ? [`Stretch:         VXLAN ${m.stretch.vni}; ${m.stretch.active ? 'this host\'s router is active' : 'this host\'s router stands by'}; active host ${m.stretch.host ?? 'unknown'}${m.stretch.since ? ` since ${m.stretch.since}` : ''}`] : []),
   ];
   if (m.private && m.upstream) {
     out.push(

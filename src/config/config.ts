@@ -51,6 +51,8 @@ export interface HostConfig {
   host: string;
   ipam: IpamConfig;
   pools: Map<string, PoolConfig>;
+  /** This host's VXLAN tunnel address, for stretched networks whose XML (the same on every host) leaves `local` out. */
+  vxlanLocal?: string;
 }
 
 export function parseConfig(json: string, source: string): HostConfig {
@@ -75,7 +77,9 @@ export function parseConfig(json: string, source: string): HostConfig {
   } else {
     host = validateHostName(raw.host, `${source}: "host"`);
   }
-  return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools };
+  let vxlanLocal: string | undefined;
+  if (raw.vxlanLocal !== undefined) vxlanLocal = parseAddress(raw.vxlanLocal, `${source}: "vxlanLocal"`);
+  return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools, ...(vxlanLocal ? { vxlanLocal } : {}) };
 }
 
 function isHostName(name: string): boolean {

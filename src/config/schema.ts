@@ -64,6 +64,7 @@ const etcdIpam = strictEntries({
 
 export const configSchema = strict({
   host: v.optional(str('"kvm-a"')),
+  vxlanLocal: v.optional(str('"192.0.2.11" (this host\'s VXLAN address)')),
   ipam: v.optional(v.variant('backend', [filesIpam, etcdIpam], (i) => i.received === 'undefined' || !i.path?.length
     ? 'must be an object like {"backend": "etcd", "endpoints": [...]}'
     : `must be "files" or "etcd" (got ${i.received})`)),

@@ -3,8 +3,8 @@ import { errorText, InputError, NatnsError, withContext } from '../domain/errors
 import { cidrText, familyOf, subnetText } from '../domain/address.js';
 import { upstreamBridgeOf, upstreamText, type AdminForward, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
-import { DnsmasqError, ensureDnsmasq, stopDnsmasq } from '../kernel/dnsmasq.js';
-import { hostAddressesOn } from '../kernel/host.js';
+import { dnsmasqPid, DnsmasqError, ensureDnsmasq, seedLeases, stopDnsmasq } from '../kernel/dnsmasq.js';
+import { deviceHolding, hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
 import { isBridge, linkExists, linkMtu } from '../kernel/sysfs.js';
@@ -17,6 +17,7 @@ import { admitBridges, admitFixedAddress, admitLease } from './admission.js';
 import type { Context, NetworkHandle } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
 import { plugGuestTaps } from './guest-taps.js';
+import { agentPidFile, liveAgent, readRole, writeRole, type Role } from './role.js';
 
 /** What a network holds upstream: its IPv4 lease, and its IPv6 one when it is dual-stack. */
 export interface Leases {
@@ -48,7 +49,20 @@ async function reserve(net: NetworkSpec, ctx: Context): Promise<Leases & { previ
       throw new InputError(`upstream pool '${pool.name}' is IPv6 (${subnetText(pool.subnet)}), but the <upstream> naming it serves the IPv4 <private> ${cidrText(net.private!)}; name an IPv4 pool`);
     }
   }
-  const lease = spec ? await ctx.ipam.claim(spec, { uuid: net.uuid, name: net.name }, previous?.lease) : undefined;
+  // A stretch that cannot be built here is refused before any lease is taken.
+  if (net.vxlan) {
+    if (ctx.config().ipam.backend !== 'etcd') {
+      throw new InputError(`network '${net.name}' is stretched (<natns:vxlan>): its hosts share its lease and elect its active router through etcd, but this host keeps leases in files; set "ipam": {"backend": "etcd", ...} in the host config (README, "Several hosts")`);
+    }
+    await underlayOf(net, ctx);
+    if (liveAgent(ctx.stateDir) === undefined) {
+      throw new InputError(
+        `network '${net.name}' is stretched (<natns:vxlan>) and needs 'natns agent' running on this host to elect its one active router, but none runs (no live pid in ${agentPidFile(ctx.stateDir)}); start it (systemctl start natns-agent, or 'natns agent &') and start the network again`,
+      );
+    }
+  }
+  const owner = { uuid: net.uuid, name: net.name, ...(net.vxlan ? { stretched: true } : {}) };
+  const lease = spec ? await ctx.ipam.claim(spec, owner, previous?.lease) : undefined;
   let lease6: Upstream6 | undefined;
   try {
     if (lease) {
@@ -107,7 +121,7 @@ async function reserve6(net: NetworkSpec, lease: Upstream | undefined, previous:
     throw new InputError(`the IPv6 upstream is on bridge ${bridge} but the IPv4 one on ${lease.bridge}: a router has one upstream side, so give both the same bridge`);
   }
   const { mode, ...upstreamSpec } = spec;
-  const claimed = await ctx.ipam.claim(upstreamSpec, { uuid: net.uuid, name: net.name }, previous?.lease6);
+  const claimed = await ctx.ipam.claim(upstreamSpec, { uuid: net.uuid, name: net.name, ...(net.vxlan ? { stretched: true } : {}) }, previous?.lease6);
   const lease6: Upstream6 = { ...claimed, mode };
   const fresh = previous?.lease6?.address !== lease6.address;
   try {
@@ -214,17 +228,25 @@ async function buildRouter(net: NetworkSpec, leases: Leases, ctx: Context): Prom
   const handle = ctx.network(net);
   const guests = ctx.guests.list();
   const desired = await planFor(net, leases, ctx, guests);
-  const changes = await ensureRouter(desired, handle.nftFile);
-  checkpoint();
   // A dual-stack network always runs it: its guests configure IPv6 from its router advertisements.
-  if (!net.dhcp && !net.private6) {
-    await stopDnsmasq(handle.dhcpDir);
-    return { desired, changes, dnsmasq: 'none' };
-  }
-  const dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
-    network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
-    ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
-  }));
+  // A standby router serves nothing: its DHCP starts when it becomes active, with the leases the
+  // active one shared (applyRole).
+  const serves = (net.dhcp !== undefined || net.private6 !== undefined) && !desired.standby;
+  let dnsmasq: 'started' | 'unchanged' | 'none' = 'none';
+  // Started beside the router's addresses and rules, not after them: dnsmasq binds its addresses
+  // as they appear (bind-dynamic), and that takes a process start off every network start.
+  const dhcp = serves
+    ? async () => {
+      dnsmasq = await ensureDnsmasq(handle.netns, handle.dhcpDir, planDhcp({
+        network: net.name, namespace: desired.namespace, dir: handle.dhcpDir, ...(net.private ? { private: net.private } : {}),
+        ...(net.dhcp ? { range: net.dhcp } : {}), ...(net.private6 ? { private6: net.private6 } : {}), reservations: reservationsOf(net, guests),
+        // Over a stretch, guests must send frames the VXLAN device can carry (option 26).
+        ...(desired.vxlan ? { mtu: desired.lan.mtu } : {}),
+      }));
+    }
+    : () => stopDnsmasq(handle.dhcpDir);
+  const changes = await ensureRouter(desired, handle.nftFile, dhcp);
+  checkpoint();
   return { desired, changes, dnsmasq };
 }
 
@@ -287,6 +309,29 @@ export function hostAccessOf(ctx: Context, lease: Upstream): 'deny' | 'allow' {
   return (lease.pool ? ctx.config().pools.get(lease.pool)?.hostAccess : undefined) ?? 'deny';
 }
 
+/**
+ * A stretched network's VTEP address on this host and the underlay's MTU: `local` from the
+ * metadata or else the host config (the network XML is the same on every host), the MTU from
+ * `dev` or else from the device that holds the local address.
+ */
+async function underlayOf(net: NetworkSpec, ctx: Context): Promise<{ local: string; mtu: number } | undefined> {
+  const v = net.vxlan;
+  if (!v) return undefined;
+  const local = v.local ?? ctx.config().vxlanLocal;
+  if (local === undefined) {
+    throw new InputError(`network '${net.name}' is stretched (<natns:vxlan>) but names no local address: add local="..." to <natns:vxlan> or set "vxlanLocal" in the host config`);
+  }
+  const holder = await deviceHolding(local);
+  if (holder === undefined) {
+    throw new InputError(`network '${net.name}': VXLAN local address ${local} is not an address of this host; give this host's own underlay address (<natns:vxlan local> or "vxlanLocal")`);
+  }
+  const dev = v.dev ?? holder;
+  const mtu = linkMtu(dev);
+  if (mtu === undefined) throw new InputError(`network '${net.name}': VXLAN underlay device ${dev} (<natns:vxlan dev>) does not exist on this host`);
+  if (mtu - 50 < 576) throw new InputError(`network '${net.name}': VXLAN underlay ${dev} has MTU ${mtu}, too small to carry a stretched network (needs at least 626)`);
+  return { local, mtu };
+}
+
 /** The plan for a network, with MTUs read from its two bridges. */
 export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: Context, guests: GuestRecord[] = ctx.guests.list()): Promise<DesiredRouter> {
   const lanMtu = linkMtu(net.bridge);
@@ -309,6 +354,30 @@ export async function planFor(net: NetworkSpec, { lease, lease6 }: Leases, ctx: 
     forwards: forwardsOf(ctx, net, guests),
     oneToOne: oneToOneOf(net, guests),
     hostAddresses,
+    ...(net.vxlan ? { underlay: (await underlayOf(net, ctx))!, standby: !readRole(ctx.stateDir, net.uuid).active } : {}),
+  });
+}
+
+/**
+ * The agent's switch: record this host's role for a running stretched network and converge its
+ * router on it (sides and routes up or down, DHCP with them). Returns false when the network is
+ * not running here (then only the role is recorded, for its next start). `leases`: the DHCP
+ * leases the network's last active router shared, seeded into a router becoming active before
+ * its dnsmasq starts, so it hands out none of them again.
+ */
+export async function applyRole(ctx: Context, uuid: string, role: Role, leases?: string): Promise<boolean> {
+  const record = ctx.records.read(uuid);
+  if (!record) return false;
+  return ctx.network(record).withLock(async () => {
+    writeRole(ctx.stateDir, uuid, role);
+    const current = ctx.records.read(uuid);
+    if (current?.phase !== 'running' || !ctx.network(current).netns.exists()) return false;
+    const handle = ctx.network(current);
+    if (role.active && leases !== undefined && dnsmasqPid(handle.dhcpDir, handle.names.namespace) === undefined) {
+      seedLeases(handle.dhcpDir, handle.names.namespace, leases);
+    }
+    await buildRouter(current, current, ctx);
+    return true;
   });
 }
 

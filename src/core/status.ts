@@ -11,6 +11,7 @@ import { insideDifferences, mappingState, type LibvirtSays, type MappingState } 
 import type { DesiredRouter } from '../plan/router.js';
 import type { Context } from './context.js';
 import { observeGuestTapsOf } from './guest-taps.js';
+import { readRole } from './role.js';
 import { planFor } from './network.js';
 
 const sysfs = { namespaceExists, linkExists, linkMaster };
@@ -54,9 +55,11 @@ export async function quickStates(records: NetworkRecord[], ctx: Context, libvir
       if (!patchFor(record.patch).wired(handle.names, { lan: record.bridge, wan: upstreamBridgeOf(record) }, sysfs)) {
         differences.push(`its ${record.patch ?? 'veth'} patches are not wired to ${record.bridge} and ${upstreamBridgeOf(record)}`);
       }
+      // A stretched network's router stands by while another host's is active: sides down, no DHCP.
+      const standby = record.vxlan !== undefined && !readRole(ctx.stateDir, record.uuid).active;
       const probe = probes.get(handle.names.namespace);
-      differences.push(...(probe ? insideDifferences(record, probe) : ['its namespace was not read']));
-      const dhcp = record.dhcp || record.private6 ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+      differences.push(...(probe ? insideDifferences(record, probe, standby) : ['its namespace was not read']));
+      const dhcp = !standby && (record.dhcp || record.private6) ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
       if (dhcp) differences.push(dhcp);
       differences.push(...(loose.get(record.uuid) ?? []));
     }

@@ -56,6 +56,21 @@ export interface DhcpRange {
   end: string;
 }
 
+/**
+ * A VXLAN stretch of the network's bridge to other hosts: static remotes (all-zero FDB entries,
+ * head-end replication of broadcasts), so no multicast is needed on the underlay.
+ */
+export interface VxlanSpec {
+  vni: number;
+  /** Every host's VTEP address; a host leaves its own out. */
+  remotes: string[];
+  /** This host's VTEP address; absent: the host config's "vxlanLocal". */
+  local?: string;
+  /** The underlay device; absent: whichever the route to the remotes uses. */
+  dev?: string;
+  port: number;
+}
+
 /** A natns network: what its libvirt definition and natns metadata ask for, validated. */
 export interface NetworkSpec {
   name: string;
@@ -77,6 +92,8 @@ export interface NetworkSpec {
   patch?: PatchKind;
   /** Services in the namespace opened beyond DHCP, DNS and ICMP; absent: none. */
   inputs?: InputRule[];
+  /** Absent: the network lives on this host only. */
+  vxlan?: VxlanSpec;
 }
 
 /** The upstream side a network (or a 1:1 guest) holds: leased from a pool or fixed. */
@@ -122,6 +139,11 @@ export interface LeaseOwner {
    * provider network. File leases are this host's; their files need not say so.
    */
   host?: string;
+  /**
+   * A stretched network's lease: every host that runs the network claims the same address
+   * (only the elected router answers for it), so another host's claim is not a conflict.
+   */
+  stretched?: boolean;
 }
 
 export interface Lease {

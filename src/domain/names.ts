@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 export const NAMESPACE_PREFIX = 'natns-';
 export const HOST_LAN_PREFIX = 'nnl-';
 export const HOST_WAN_PREFIX = 'nnu-';
+/** A stretched network's VXLAN device, a port of its bridge. */
+export const HOST_VXLAN_PREFIX = 'nnx-';
 /** Inside the namespace only natns lives, so short fixed names keep the rules readable. */
 export const NS_LAN = 'lan';
 export const NS_WAN = 'wan';
@@ -21,13 +23,14 @@ export function deviceTag(uuid: string): string {
   return createHash('sha256').update(uuid.toLowerCase()).digest('hex').slice(0, 11);
 }
 
-export function hostDeviceNames(uuid: string): { lan: string; wan: string } {
+/** Every host device a network may have; `vxlan` exists only for a stretched one. */
+export function hostDeviceNames(uuid: string): { lan: string; wan: string; vxlan: string } {
   const tag = deviceTag(uuid);
-  return { lan: `${HOST_LAN_PREFIX}${tag}`, wan: `${HOST_WAN_PREFIX}${tag}` };
+  return { lan: `${HOST_LAN_PREFIX}${tag}`, wan: `${HOST_WAN_PREFIX}${tag}`, vxlan: `${HOST_VXLAN_PREFIX}${tag}` };
 }
 
 export function isNatnsHostDevice(name: string): boolean {
-  return /^nn[lu]-[0-9a-f]{11}$/.test(name);
+  return /^nn[lux]-[0-9a-f]{11}$/.test(name);
 }
 
 /**
@@ -42,8 +45,8 @@ export function routerMac(uuid: string, side: 'lan' | 'wan'): string {
 /** Everything a router is called by: enough to remove it without its plan. */
 export interface RouterNames {
   namespace: string;
-  /** The host ends of the veth patches (reserved, never created, for macvlan patches). */
-  hostDevices: { lan: string; wan: string };
+  /** The host ends of the veth patches (reserved, never created, for macvlan patches) and the VXLAN device. */
+  hostDevices: { lan: string; wan: string; vxlan: string };
 }
 
 export function routerNames(network: string, uuid: string): RouterNames {

@@ -8,13 +8,14 @@ import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { log } from '../sys/log.js';
 import { spawned } from '../sys/run.js';
 import { logSkipped } from './skipped.js';
+import { toStderr, type Stderr } from './stderr.js';
 
 /**
  * The libvirt network hook. Everything it needs is on stdin: calling back into libvirt from a
  * hook deadlocks the daemon. Returns the exit code; stderr carries one line for the admin.
  */
-export async function runNetworkHook(argv: string[], stdin: string): Promise<number> {
-  const started = process.hrtime.bigint();
+export async function runNetworkHook(argv: string[], stdin: string, stderr: Stderr = toStderr): Promise<number> {
+  const started = { at: process.hrtime.bigint(), spawned: spawned.count };
   const [name, op, sub] = argv;
   try {
     const call = readNetworkHookCall(argv, stdin);
@@ -56,7 +57,7 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
     return 0;
   } catch (err) {
     const message = errorText(err);
-    process.stderr.write(`natns: ${message}\n`);
+    stderr(`natns: ${message}\n`);
     log().error(message, { hook: 'network', network: name, event: `${op} ${sub}`, cause: causeText(err) });
     return err instanceof NatnsError ? err.exitCode : 1;
   } finally {
@@ -64,9 +65,10 @@ export async function runNetworkHook(argv: string[], stdin: string): Promise<num
   }
 }
 
-function done(event: string, net: NetworkSpec, started: bigint, extra: Record<string, unknown>): void {
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  log().info(`network ${event}`, { network: net.name, uuid: net.uuid, ms: Math.round(ms * 10) / 10, processes: spawned.count, ...extra });
+/** `started`: when the call began and how many processes had been spawned (the agent serves many calls). */
+function done(event: string, net: NetworkSpec, started: { at: bigint; spawned: number }, extra: Record<string, unknown>): void {
+  const ms = Number(process.hrtime.bigint() - started.at) / 1e6;
+  log().info(`network ${event}`, { network: net.name, uuid: net.uuid, ms: Math.round(ms * 10) / 10, processes: spawned.count - started.spawned, ...extra });
 }
 
 function causeText(err: unknown): string | undefined {

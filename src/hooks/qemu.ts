@@ -5,12 +5,13 @@ import { readDomain } from '../libvirt/domain-xml.js';
 import { child, parseXml } from '../libvirt/xml.js';
 import { log } from '../sys/log.js';
 import { logSkipped } from './skipped.js';
+import { toStderr, type Stderr } from './stderr.js';
 
 /**
  * The libvirt qemu hook. It must print nothing on stdout (in qemu.d one script's output feeds
  * the next), and it must never fail `reconnect`: libvirt kills a guest whose reconnect hook fails.
  */
-export async function runQemuHook(argv: string[], stdin: string): Promise<number> {
+export async function runQemuHook(argv: string[], stdin: string, stderr: Stderr = toStderr): Promise<number> {
   const [name, op, sub] = argv;
   const event = `${op} ${sub}`;
   try {
@@ -31,7 +32,7 @@ export async function runQemuHook(argv: string[], stdin: string): Promise<number
     const message = errorText(err);
     log().error(message, { hook: 'qemu', guest: name, event });
     if (event === 'reconnect begin') return 0;
-    process.stderr.write(`natns: ${message}\n`);
+    stderr(`natns: ${message}\n`);
     return err instanceof NatnsError ? err.exitCode : 1;
   } finally {
     logSkipped('qemu', event);

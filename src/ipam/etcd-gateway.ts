@@ -15,6 +15,7 @@ export interface EtcdSession {
   /** Keys from `key` (with `prefix`: every key starting with it). */
   range(key: string, prefix?: boolean): Promise<KeyValue[]>;
   get(key: string): Promise<KeyValue | undefined>;
+  put(key: string, value: string): Promise<void>;
   /**
    * Put `value` at `key` in one transaction that succeeds only while the key does not exist.
    * When it exists, the same round trip returns every key under `view` (a prefix), so a caller
@@ -23,6 +24,18 @@ export interface EtcdSession {
   createIfAbsent(key: string, value: string, view?: string): Promise<{ created: boolean; current: KeyValue[] }>;
   /** Delete `key` if nothing changed it since `modRevision`; false when something did. */
   deleteIfUnchanged(key: string, modRevision: string): Promise<boolean>;
+}
+
+/** etcd leases and keys bound to them: what the agent's election needs. */
+export interface EtcdElection {
+  /** A new etcd lease of `ttl` seconds; returns its ID and the TTL etcd granted (it may raise it). */
+  grantLease(ttl: number): Promise<{ id: string; ttl: number }>;
+  /** Renew a lease; returns the TTL it has again, 0 when it has already expired. */
+  keepAlive(id: string): Promise<number>;
+  /** End a lease now: the keys bound to it go with it. */
+  revokeLease(id: string): Promise<void>;
+  /** Create `key` bound to lease `id` if it does not exist; either way returns who holds it now. */
+  createWithLease(key: string, value: string, id: string): Promise<{ created: boolean; current: KeyValue | undefined }>;
 }
 
 /**
@@ -42,9 +55,9 @@ export class EtcdGateway {
 
   constructor(private readonly config: EtcdConfig) {}
 
-  /** Requests for one operation, which all together get the config's timeout. */
-  session(): EtcdSession {
-    const deadline = Date.now() + this.config.timeoutMs;
+  /** Requests for one operation, which all together get the config's timeout (or a shorter one). */
+  session(timeoutMs = this.config.timeoutMs): EtcdSession {
+    const deadline = Date.now() + timeoutMs;
     const call = (path: string, body: object) => this.call(path, body, deadline);
     const range = async (key: string, prefix = false): Promise<KeyValue[]> => {
       const body = { key: b64(key), ...(prefix ? { range_end: b64(rangeEnd(key)) } : {}) };
@@ -53,6 +66,9 @@ export class EtcdGateway {
     return {
       range,
       get: async (key) => (await range(key))[0],
+      put: async (key, value) => {
+        await call('/v3/kv/put', { key: b64(key), value: b64(value) });
+      },
       createIfAbsent: async (key, value, view = key) => {
         const r = await call('/v3/kv/txn', {
           compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],
@@ -69,6 +85,37 @@ export class EtcdGateway {
           success: [{ request_delete_range: { key: b64(key) } }],
         });
         return r.succeeded === true;
+      },
+    };
+  }
+
+  /** Lease requests within `timeoutMs` together: the agent's deadlines are shorter than a hook's. */
+  election(timeoutMs: number): EtcdElection {
+    const deadline = Date.now() + timeoutMs;
+    const call = (path: string, body: object) => this.call(path, body, deadline);
+    return {
+      grantLease: async (ttl) => {
+        const r = await call('/v3/lease/grant', { TTL: String(ttl) });
+        return { id: String(r.ID), ttl: Number(r.TTL) };
+      },
+      keepAlive: async (id) => {
+        // The gateway streams keepalive answers; one request gets one answer under "result".
+        const r = await call('/v3/lease/keepalive', { ID: id });
+        const result = (r.result ?? r) as { TTL?: string };
+        return Number(result.TTL ?? 0);
+      },
+      revokeLease: async (id) => {
+        await call('/v3/lease/revoke', { ID: id });
+      },
+      createWithLease: async (key, value, id) => {
+        const r = await call('/v3/kv/txn', {
+          compare: [{ key: b64(key), result: 'EQUAL', target: 'CREATE', create_revision: '0' }],
+          success: [{ request_put: { key: b64(key), value: b64(value), lease: id } }],
+          failure: [{ request_range: { key: b64(key) } }],
+        });
+        if (r.succeeded === true) return { created: true, current: undefined };
+        const responses = (r.responses ?? []) as { response_range?: unknown }[];
+        return { created: false, current: kvs(responses[0]?.response_range ?? {})[0] };
       },
     };
   }

@@ -1,20 +1,21 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdConfig, HostConfig, PoolConfig } from '../config/config.js';
-import { compareAddresses, isAddress } from '../domain/address.js';
+import { isAddress } from '../domain/address.js';
 import { InputError, NatnsError } from '../domain/errors.js';
 import type { FixedUpstream, Lease, LeaseOwner, Upstream, UpstreamSpec } from '../domain/model.js';
 import { checkpoint } from '../sys/checkpoint.js';
 import { writeFileAtomic } from '../sys/files.js';
 import { isAlive, withLock } from '../sys/lock.js';
-import { lowestFree, rangeSize } from './allocator.js';
+import { lowestFree, poolShape, rangeSize } from './allocator.js';
 import { EtcdError, EtcdGateway, type EtcdSession, type KeyValue } from './etcd-gateway.js';
 import { poolOf, type Ipam } from './ipam.js';
 import type { FileLeaseStore } from './leases.js';
 
 /**
  * Upstream leases in etcd, shared by every host on the provider network: one key per address,
- * `<prefix>leases/<bridge>/<address>`, holding its owner (UUID, name, host). A lease is created
+ * `<prefix>leases/<bridge>/<address>`, holding its owner (UUID, name, host); a pool of prefixes
+ * (NPTv6) leases whole prefixes, one key each, named by its first address. A lease is created
  * in one transaction that succeeds only while the key is absent, so two hosts never hold the
  * same address; no lock spans hosts. Hosts on one provider network must give its bridge the
  * same name (the key names the segment by it).
@@ -118,15 +119,17 @@ export class EtcdIpam implements Ipam {
   }
 
   private async fromPool(kv: EtcdSession, pool: PoolConfig, me: LeaseOwner, previous: Upstream | undefined): Promise<Upstream> {
+    // Single addresses, or (NPTv6) whole prefixes, each under its first address: one key either way.
+    const shape = poolShape(pool);
     const fromPool = (address: string): Upstream => ({
-      bridge: pool.bridge, address, prefix: pool.subnet.prefix, gateway: pool.gateway, pool: pool.name,
+      bridge: pool.bridge, address, prefix: shape.prefix, gateway: pool.gateway, pool: pool.name,
     });
     const owner = { ...me, pool: pool.name };
-    const inRange = (a: string) => compareAddresses(a, pool.first) >= 0 && compareAddresses(a, pool.last) <= 0;
+    const inRange = shape.inRange;
     // A restart asks for its own key only, not the whole bridge, and takes no lock.
     if (previous && previous.bridge === pool.bridge && inRange(previous.address)) {
       const current = await kv.get(this.leaseKey(pool.bridge, previous.address));
-      if (current && this.isMine(ownerOf(current), me.uuid)) return fromPool(previous.address);
+      if (current && this.isMine(ownerOf(current), me.uuid, me.stretched)) return fromPool(previous.address);
       if (!current && (await this.create(kv, pool.bridge, previous.address, owner)) === undefined) return fromPool(previous.address);
     }
     // One allocation at a time per bridge on this host: local starts then never race each other
@@ -140,16 +143,16 @@ export class EtcdIpam implements Ipam {
       const inLock = this.gateway.session();
       let view = this.byAddress(await inLock.range(this.bridgeKey(pool.bridge), true));
       this.refuseElsewhere(view, me, pool.bridge);
-      const own = [...view].find(([a, o]) => inRange(a) && this.isMine(o, me.uuid));
+      const own = [...view].find(([a, o]) => inRange(a) && this.isMine(o, me.uuid, me.stretched));
       if (own) return fromPool(own[0]);
       // The lowest free address; when another host got there first, the transaction hands back
       // the bridge's keys as they are now and the next lowest is tried. Each round leases one
       // more address somewhere, so this ends (or the timeout does).
       for (;;) {
-        const address = lowestFree(pool.first, pool.last, new Set(view.keys()));
+        const address = lowestFree(pool.first, pool.last, new Set(view.keys()), shape.step);
         if (address === undefined) {
           throw new InputError(
-            `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last)} addresses ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
+            `upstream pool '${pool.name}' is exhausted: all ${rangeSize(pool.first, pool.last, shape.step)} ${shape.units} ${pool.first}-${pool.last} are leased (by every host sharing etcd; see natns list --all-hosts); widen the pool or free an address with 'natns release NETWORK' on the host that holds it`,
           );
         }
         const lost = await this.create(inLock, pool.bridge, address, owner);
@@ -183,7 +186,7 @@ export class EtcdIpam implements Ipam {
   private async fixed(kv: EtcdSession, spec: FixedUpstream, me: LeaseOwner): Promise<Upstream> {
     const lost = await this.create(kv, spec.bridge, spec.address, me, this.leaseKey(spec.bridge, spec.address));
     const other = lost?.get(spec.address);
-    if (other && !this.isMine(other, me.uuid)) {
+    if (other && !this.isMine(other, me.uuid, me.stretched)) {
       throw new InputError(`upstream address ${spec.address} on ${spec.bridge} is already used by '${other.name}' (${other.uuid}) on host ${other.host ?? '?'}; give this network another address`);
     }
     return { bridge: spec.bridge, address: spec.address, prefix: spec.prefix, gateway: spec.gateway };
@@ -243,7 +246,7 @@ export class EtcdIpam implements Ipam {
   /** A network UUID holds addresses on one host only: the same UUID elsewhere is refused, not shared. */
   private refuseElsewhere(held: Map<string, LeaseOwner>, me: LeaseOwner, bridge: string): void {
     for (const [address, o] of held) {
-      if (o.uuid === me.uuid && o.host !== me.host) {
+      if (o.uuid === me.uuid && o.host !== me.host && !(o.stretched && me.stretched)) {
         throw new InputError(
           `${me.kind ?? 'network'} '${me.name}' (${me.uuid}) already holds ${address} on ${bridge} from host ${o.host ?? '?'}; one UUID cannot hold addresses on two hosts: release it there first ('natns release ${o.name}' on ${o.host ?? 'that host'})`,
         );
@@ -251,8 +254,9 @@ export class EtcdIpam implements Ipam {
     }
   }
 
-  private isMine(o: LeaseOwner, uuid: string): boolean {
-    return o.uuid === uuid && o.host === this.host;
+  /** A stretched network's one upstream address is shared by every host that runs it (one router at a time is active). */
+  private isMine(o: LeaseOwner, uuid: string, stretched = false): boolean {
+    return o.uuid === uuid && (o.host === this.host || (stretched && o.stretched === true));
   }
 
   private byAddress(list: KeyValue[]): Map<string, LeaseOwner> {

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, closeSync, fchmodSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NatnsError } from '../domain/errors.js';
-import { DNSMASQ_GROUP, DNSMASQ_USER, type DhcpPlan } from '../plan/dnsmasq.js';
+import { DNSMASQ_GROUP, DNSMASQ_USER, mergeLeases, type DhcpPlan } from '../plan/dnsmasq.js';
 import { ensureDir, PRIVATE_FILE, writeError, writeFileAtomic } from '../sys/files.js';
 import { Netns } from './netns.js';
 
@@ -156,4 +156,16 @@ function read(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Give a network's dnsmasq, before it starts, the leases another host's server handed out
+ * (merged with this host's own): dnsmasq reads its leases file only at start-up. Refused while
+ * it runs, since it would write its own view over them.
+ */
+export function seedLeases(dir: string, namespace: string, shared: string): void {
+  if (dnsmasqPid(dir, namespace) !== undefined) throw new DnsmasqError(`dnsmasq in ${namespace} runs: its leases cannot be seeded`);
+  prepareDhcpDir(dir);
+  const file = join(dir, 'leases');
+  writeFileAtomic(file, mergeLeases(read(file) ?? '', shared));
 }

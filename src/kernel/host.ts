@@ -12,6 +12,14 @@ export async function hostAddressesOn(bridge: string): Promise<string[]> {
   return links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
 }
 
+/** The host-namespace device holding `address` (a VTEP's own address), if any. */
+export async function deviceHolding(address: string): Promise<string | undefined> {
+  const r = await Netns.host.run(['ip', '-j', '-4', 'addr', 'show', 'to', `${address}/32`]);
+  if (r.exitCode !== 0) return undefined;
+  const links = JSON.parse(r.stdout || '[]') as { ifname: string }[];
+  return links[0]?.ifname;
+}
+
 /**
  * With br_netfilter's bridge-nf-call-iptables on, every bridged IPv4 packet (natns's guests to
  * their router, routers to the provider bridge) also passes the host's own forward hook, where

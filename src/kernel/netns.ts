@@ -38,6 +38,12 @@ export class Netns {
     await this.runChecked(['ip', ...(family ? ['-6'] : []), '-batch', '-'], what, lines.join('\n') + '\n');
   }
 
+  /** `bridge -batch`: FDB entries of a VXLAN device, in one process. */
+  async bridgeBatch(lines: string[], what: string): Promise<void> {
+    if (lines.length === 0) return;
+    await this.runChecked(['bridge', '-batch', '-'], what, lines.join('\n') + '\n');
+  }
+
   /** The same, carrying on past missing objects (teardown); returns what ip said. */
   async ipBatchForce(lines: string[]): Promise<RunResult | undefined> {
     if (lines.length === 0) return undefined;

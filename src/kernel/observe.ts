@@ -1,5 +1,5 @@
 import { NFT_TABLE } from '../domain/names.js';
-import { NOTHING, type IpLink, type IpNeighbor, type IpRoute, type IpRule, type ObservedRouter } from '../plan/observed.js';
+import { NOTHING, type FdbEntry, type IpLink, type IpNeighbor, type IpRoute, type IpRule, type ObservedRouter } from '../plan/observed.js';
 import type { DesiredRouter } from '../plan/router.js';
 import { Netns } from './netns.js';
 import { readSettings } from './settings.js';
@@ -8,7 +8,7 @@ import { linkExists, linkIndex, namespaceExists } from './sysfs.js';
 /** What the kernel holds right now for one router, read with ip -j, sysctl and nft. */
 export async function observeRouter(desired: DesiredRouter): Promise<ObservedRouter> {
   const namespace = namespaceExists(desired.namespace);
-  const hostNames = [desired.lan.host, desired.wan.host].filter(linkExists);
+  const hostNames = [desired.lan.host, desired.wan.host, desired.vxlanName].filter(linkExists);
   const hostSettings = readSettings(Object.keys(desired.hostSettings));
   // The common case at network start: nothing exists yet, and sysfs told us so without a process.
   if (!namespace && hostNames.length === 0) return { ...NOTHING, hostSettings };
@@ -17,11 +17,20 @@ export async function observeRouter(desired: DesiredRouter): Promise<ObservedRou
     const index = linkIndex(l.master);
     if (index !== undefined) lowers[l.master] = index;
   }
-  const [host, inside] = await Promise.all([
+  const [host, inside, fdb] = await Promise.all([
     observeHostLinks(hostNames),
     namespace ? observeInside(desired) : Promise.resolve({ ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, nft: undefined }),
+    hostNames.includes(desired.vxlanName) ? observeFdb(desired.vxlanName) : Promise.resolve([]),
   ]);
-  return { namespace, host, lowers, hostSettings, ...inside };
+  return { namespace, host, lowers, hostSettings, ...inside, fdb };
+}
+
+/** The static (permanent) FDB entries of a VXLAN device; learned ones come and go with traffic. */
+async function observeFdb(dev: string): Promise<FdbEntry[]> {
+  const r = await Netns.host.run(['bridge', '-j', 'fdb', 'show', 'dev', dev]);
+  if (r.exitCode !== 0 || r.stdout.trim() === '') return [];
+  const entries = JSON.parse(r.stdout) as (FdbEntry & { state?: string })[];
+  return entries.filter((e) => e.state === 'permanent' && e.dst !== undefined).map((e) => ({ mac: e.mac, ...(e.dst ? { dst: e.dst } : {}) }));
 }
 
 /** The host-namespace devices of these names that exist, as `ip -j -d link show` describes them. */

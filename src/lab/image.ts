@@ -12,6 +12,15 @@ export const GUEST_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net',
 ];
 
+/**
+ * The modules the image loads: the virtio ones, and IPv6 (the guests' SLAAC) where the kernel
+ * builds it as a module; Debian's cloud kernel builds it in (`modules.builtin` lists it).
+ */
+export function guestModules(modulesBuiltin: string): string[] {
+  const ipv6BuiltIn = modulesBuiltin.split('\n').some((l) => l.trim().endsWith('/ipv6.ko'));
+  return ipv6BuiltIn ? GUEST_MODULES : [...GUEST_MODULES, 'ipv6'];
+}
+
 export interface GuestImage {
   kernel: string;
   initrd: string;
@@ -35,7 +44,8 @@ export function guestImage(cacheDir = '/var/cache/natns/guest'): GuestImage {
   // modules.dep lists every module's path: no need to walk the whole tree.
   const root = `/lib/modules/${kernelVersion}`;
   const paths = readFileSync(join(root, 'modules.dep'), 'utf8').split('\n').map((l) => l.split(':')[0]!);
-  const modules = GUEST_MODULES.map((m) => {
+  const names = guestModules(existsSync(join(root, 'modules.builtin')) ? readFileSync(join(root, 'modules.builtin'), 'utf8') : '');
+  const modules = names.map((m) => {
     const path = paths.find((p) => p.endsWith(`/${m}.ko`));
     if (!path) throw new NatnsError(`kernel module ${m}.ko not found for ${kernelVersion} (compressed modules are not supported)`);
     return { name: m, data: readFileSync(join(root, path)) };
@@ -58,7 +68,7 @@ export function guestImage(cacheDir = '/var/cache/natns/guest'): GuestImage {
     { path: 'init', type: 'file', mode: 0o755, data: init },
     { path: 'etc/udhcpc.sh', type: 'file', mode: 0o755, data: udhcpc },
     ...modules.map((m) => ({ path: `lib/modules/${m.name}.ko`, type: 'file' as const, data: m.data })),
-    { path: 'lib/modules/load-order', type: 'file', data: Buffer.from(`${GUEST_MODULES.join('\n')}\n`) },
+    { path: 'lib/modules/load-order', type: 'file', data: Buffer.from(`${names.join('\n')}\n`) },
   ];
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (let d = dir; d !== cacheDir && d.length > cacheDir.length; d = join(d, '..')) chmodSync(d, 0o755);

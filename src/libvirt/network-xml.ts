@@ -3,7 +3,7 @@ import {
   unusableIPv6, type Cidr,
 } from '../domain/address.js';
 import { InputError, withContext } from '../domain/errors.js';
-import type { DhcpRange, InputRule, Nat6Mode, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec, UpstreamSpec6 } from '../domain/model.js';
+import type { DhcpRange, InputRule, Nat6Mode, NetworkSpec, PatchKind, TproxySpec, UpstreamSpec, UpstreamSpec6, VxlanSpec } from '../domain/model.js';
 import { printable } from '../domain/text.js';
 import {
   checkNoOverlap, checkOnLink, parsePort, parseProto, validateIfName, validateNetworkName, validatePoolName, validateUuid, wholeNumber,
@@ -98,9 +98,14 @@ function readNatSpec(nat: XmlNode, prefix: string): Omit<NetworkSpec, 'name' | '
   const patchNode = single(nat, prefix, 'patch', false);
   const patch = patchNode ? readPatch(patchNode) : undefined;
   const inputs = prefixedChildren(nat, prefix, 'input').map(readInput);
+  const vxlanNode = single(nat, prefix, 'vxlan', false);
+  const vxlan = vxlanNode ? readVxlan(vxlanNode) : undefined;
+  // Failover announces the gateway by gratuitous ARP only, and a standby's down links would drop
+  // its IPv6 addresses: until both are handled, a stretch carries IPv4 alone.
+  if (vxlan && ipv6) throw new InputError('<vxlan> stretches IPv4-only networks for now; remove the IPv6 <private> and <upstream>, or the <vxlan>');
   return {
     ...(ipv4 ?? {}), ...(ipv6 ?? {}), ...(dhcp ? { dhcp } : {}), ...(tproxy ? { tproxy } : {}),
-    ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}),
+    ...(patch === 'macvlan' ? { patch } : {}), ...(inputs.length ? { inputs } : {}), ...(vxlan ? { vxlan } : {}),
   };
 }
 
@@ -123,6 +128,20 @@ function readPrivate(priv: XmlNode): Cidr {
     throw new InputError(`<private address> ${address} is the subnet-router anycast address of ${subnetText({ address, prefix })}; give the gateway a host address like ${networkAddress({ address, prefix })}1`);
   }
   return { address, prefix };
+}
+
+function readVxlan(node: XmlNode): VxlanSpec {
+  const vni = wholeNumber(requireAttr(node, 'vxlan', 'vni'), '<vxlan vni>', 1, 16777215);
+  const list = requireAttr(node, 'vxlan', 'remotes').trim();
+  if (list === '') throw new InputError('<vxlan remotes> is empty; list every host\'s VTEP address, separated by spaces');
+  const remotes = [...new Set(list.split(/\s+/).map((a) => parseAddress(a, '<vxlan remotes>')))].sort(compareAddresses);
+  if (remotes.length > 64) throw new InputError('<vxlan remotes> lists more than 64 hosts');
+  const localText = attr(node, 'local');
+  const local = localText === undefined ? undefined : parseAddress(localText, '<vxlan local>');
+  const devText = attr(node, 'dev');
+  const dev = devText === undefined ? undefined : validateIfName(devText, '<vxlan dev>');
+  const port = parsePort(attr(node, 'port') ?? '4789', '<vxlan port>');
+  return { vni, remotes, ...(local ? { local } : {}), ...(dev ? { dev } : {}), port };
 }
 
 function readPatch(node: XmlNode): PatchKind {

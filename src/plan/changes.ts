@@ -13,6 +13,8 @@ export interface RouterChanges {
   nsFirst: string[];
   /** ip -batch lines in the host namespace. */
   host: string[];
+  /** `bridge -batch` lines in the host namespace, after the host batch: the VXLAN device's FDB. */
+  fdb: string[];
   /** ip -batch lines inside the namespace, without the sysctl and nft steps. */
   ns: string[];
   /** `ip -6 -batch` lines inside the namespace, after `ns` (IPv6 policy rules need -6, which a batch line cannot say). */
@@ -24,7 +26,7 @@ export interface RouterChanges {
 }
 
 export function noChanges(): RouterChanges {
-  return { conflicts: [], differences: [], nsFirst: [], host: [], ns: [], ns6: [], sysctls: {}, hostSettings: {}, nft: false };
+  return { conflicts: [], differences: [], nsFirst: [], host: [], fdb: [], ns: [], ns6: [], sysctls: {}, hostSettings: {}, nft: false };
 }
 
 /**

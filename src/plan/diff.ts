@@ -1,7 +1,7 @@
 import { diffAddrGenMode, noChanges, type RouterChanges } from './changes.js';
-import { isUp, UNSUPPORTED, type IpLink, type IpRoute, type IpRule, type ObservedRouter } from './observed.js';
+import { isUp, linkKind, UNSUPPORTED, type IpLink, type IpRoute, type IpRule, type ObservedRouter } from './observed.js';
 import { patchFor } from './patches/index.js';
-import type { DesiredRouter, LinkPlan } from './router.js';
+import type { DesiredRouter, LinkPlan, VxlanPlan } from './router.js';
 
 export type { RouterChanges } from './changes.js';
 
@@ -21,6 +21,7 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
   for (const link of [desired.lan, desired.wan]) {
     if (diffLink(link, desired, observed, c)) recreated.add(link.peer);
   }
+  diffVxlan(desired, observed, c);
   diffRoutes(desired, observed, recreated, c);
   diffProxyNeighbors(desired, observed, recreated, c);
   diffTproxyRouting(desired, observed, c);
@@ -46,22 +47,98 @@ export function diffRouter(desired: DesiredRouter, observed: ObservedRouter): Ro
   return c;
 }
 
+const ZERO_MAC = '00:00:00:00:00:00';
+
+/**
+ * The stretch's VXLAN device in the host namespace: identity (VNI, local, port, underlay) can
+ * only be set at creation, so a mismatch recreates it; MTU, bridge and state are set in place;
+ * one all-zero FDB entry per remote makes broadcasts (ARP, DHCP) reach every other host.
+ */
+function diffVxlan(desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): void {
+  const name = desired.vxlanName;
+  const have = observed.host[name];
+  const v = desired.vxlan;
+  if (have && linkKind(have) !== 'vxlan') {
+    if (v) c.conflicts.push(`${name} exists as a ${linkKind(have) ?? 'device of unknown kind'}, not as natns's VXLAN device; remove it (ip link del ${name}) and start the network again`);
+    return;
+  }
+  if (!v) {
+    if (have) {
+      c.differences.push(`VXLAN device ${name} is present but the network is not stretched`);
+      c.host.push(`link del ${name}`);
+    }
+    return;
+  }
+  const mismatch = have ? vxlanMismatch(v, have) : undefined;
+  if (!have || mismatch) {
+    if (have) {
+      c.differences.push(`${name} ${mismatch}`);
+      c.host.push(`link del ${name}`);
+    } else {
+      c.differences.push(`VXLAN device ${name} (VNI ${v.vni}, on ${v.master}) is missing`);
+    }
+    c.host.push(
+      `link add ${name} mtu ${v.mtu} type vxlan id ${v.vni} local ${v.local} dstport ${v.port}${v.dev ? ` dev ${v.dev}` : ''}`,
+      `link set ${name} addrgenmode none`,
+      `link set ${name} master ${v.master}`,
+      `link set ${name} up`,
+    );
+    c.fdb.push(...v.remotes.map((r) => `fdb append ${ZERO_MAC} dev ${name} dst ${r}`));
+    return;
+  }
+  if (have.mtu !== v.mtu) {
+    c.differences.push(`${name} has mtu ${have.mtu}, want ${v.mtu}`);
+    c.host.push(`link set ${name} mtu ${v.mtu}`);
+  }
+  if (have.master !== v.master) {
+    c.differences.push(`${name} is attached to ${have.master ?? 'no bridge'}, want ${v.master}`);
+    c.host.push(`link set ${name} master ${v.master}`);
+  }
+  if (!isUp(have)) {
+    c.differences.push(`${name} is down`);
+    c.host.push(`link set ${name} up`);
+  }
+  diffAddrGenMode(have, c.host, c);
+  const present = new Set(observed.fdb.filter((e) => e.mac === ZERO_MAC && e.dst !== undefined).map((e) => e.dst!));
+  for (const dst of present) {
+    if (!v.remotes.includes(dst)) {
+      c.differences.push(`${name} floods to ${dst}, which is not a remote of the network`);
+      c.fdb.push(`fdb del ${ZERO_MAC} dev ${name} dst ${dst}`);
+    }
+  }
+  for (const dst of v.remotes) {
+    if (!present.has(dst)) {
+      c.differences.push(`${name} does not flood to remote ${dst}`);
+      c.fdb.push(`fdb append ${ZERO_MAC} dev ${name} dst ${dst}`);
+    }
+  }
+}
+
+function vxlanMismatch(v: VxlanPlan, have: IpLink): string | undefined {
+  const d = have.linkinfo?.info_data ?? {};
+  if (d.id !== v.vni) return `has VNI ${d.id ?? 'none'}, want ${v.vni}`;
+  if (d.local !== v.local) return `has local ${d.local ?? 'none'}, want ${v.local}`;
+  if (d.port !== v.port) return `has port ${d.port ?? 'none'}, want ${v.port}`;
+  if (v.dev !== undefined && d.link !== v.dev) return `runs over ${d.link ?? 'any device'}, want ${v.dev}`;
+  return undefined;
+}
+
 /** Returns true when the namespace's device is (re)created, so everything on it starts from nothing. */
 function diffLink(link: LinkPlan, desired: DesiredRouter, observed: ObservedRouter, c: RouterChanges): boolean {
   const peer = observed.ns.find((l) => l.ifname === link.peer);
   const fresh = patchFor(link.kind).diffLink(link, desired, observed, peer, c);
   if (fresh === 'conflict') return false;
   if (fresh || peer === undefined) {
-    c.ns.push(`link set ${link.peer} addrgenmode none`, `link set ${link.peer} up`, ...(link.address ? [`addr add ${link.address} dev ${link.peer}`] : []));
+    c.ns.push(`link set ${link.peer} addrgenmode none`, ...(desired.standby ? [] : [`link set ${link.peer} up`]), ...(link.address ? [`addr add ${link.address} dev ${link.peer}`] : []));
     c.ns.push(...(link.addresses6 ?? []).map((a) => addAddress6(a, link.peer)));
     return true;
   }
-  diffPeer(link, peer, c);
+  diffPeer(link, peer, desired.standby, c);
   return false;
 }
 
 /** The namespace's end of an existing patch: MTU, MAC, state and addresses. */
-function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
+function diffPeer(link: LinkPlan, peer: IpLink, standby: boolean, c: RouterChanges): void {
   diffAddrGenMode(peer, c.ns, c);
   if (peer.mtu !== link.mtu) {
     c.differences.push(`${link.peer} has mtu ${peer.mtu}, want ${link.mtu}`);
@@ -71,9 +148,13 @@ function diffPeer(link: LinkPlan, peer: IpLink, c: RouterChanges): void {
     c.differences.push(`${link.peer} has MAC ${peer.address ?? 'none'}, want ${link.mac}`);
     c.ns.push(`link set ${link.peer} address ${link.mac}`);
   }
-  if (!isUp(peer)) {
+  if (!isUp(peer) && !standby) {
     c.differences.push(`${link.peer} is down`);
     c.ns.push(`link set ${link.peer} up`);
+  }
+  if (isUp(peer) && standby) {
+    c.differences.push(`${link.peer} is up, but this host's router stands by`);
+    c.ns.push(`link set ${link.peer} down`);
   }
   const have = (peer.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
   for (const extra of have.filter((a) => a !== link.address)) {

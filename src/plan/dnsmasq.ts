@@ -28,18 +28,22 @@ export function planDhcp(v: {
   private?: Cidr; range?: DhcpRange;
   private6?: Cidr;
   reservations: DhcpReservation[];
+  /** The interface MTU guests must use (DHCP option 26); absent: not sent. */
+  mtu?: number;
 }): DhcpPlan {
   const gw = v.private?.address;
   const conf = [
     `# natns: DHCP and DNS for network ${v.network} in namespace ${v.namespace} (generated; edits are overwritten)`,
     `interface=${NS_LAN}`,
     'except-interface=lo',
-    'bind-interfaces',
+    // Like bind-interfaces (its own addresses only), but it may start before they exist.
+    'bind-dynamic',
     ...(v.range ? [
       `listen-address=${gw}`,
       `dhcp-range=${v.range.start},${v.range.end},${netmask(v.private!.prefix)},1h`,
       `dhcp-option=option:router,${gw}`,
       `dhcp-option=option:dns-server,${gw}`,
+      ...(v.mtu !== undefined ? [`dhcp-option=option:mtu,${v.mtu}`] : []),
     ] : []),
     ...(v.private6 ? ipv6Lines(v.private6) : []),
     'dhcp-authoritative',
@@ -80,4 +84,33 @@ export function parseLeases(text: string): Map<string, string> {
     if (mac && ip) out.set(mac.toLowerCase(), ip);
   }
   return out;
+}
+
+/**
+ * One leases file from two: this host's and the one the active router last shared through etcd
+ * (a stretched network's DHCP moves with its router). A MAC keeps its entry with the later
+ * expiry (0: infinite), and an address held by two MACs goes to the later one too, so the new
+ * server never hands out what the old one leased. Order: by expiry, as dnsmasq does not mind.
+ */
+export function mergeLeases(local: string, shared: string): string {
+  const expiry = (line: string) => {
+    const t = Number(line.split(/\s+/)[0]);
+    return t === 0 ? Infinity : t;
+  };
+  // IPv4 entries ("expiry mac ip name clientid") are merged; other lines (DHCPv6) stay local.
+  const ipv4 = (l: string) => /^\d+ [0-9a-f]{2}(:[0-9a-f]{2}){5} \d+\.\d+\.\d+\.\d+ /i.test(l);
+  const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const others = lines(local).filter((l) => !ipv4(l));
+  const entries = [...lines(local), ...lines(shared)].filter(ipv4).sort((x, y) => expiry(y) - expiry(x));
+  const macs = new Set<string>();
+  const ips = new Set<string>();
+  const kept: string[] = [];
+  for (const line of entries) {
+    const [, mac, ip] = line.split(/\s+/) as [string, string, string];
+    if (macs.has(mac.toLowerCase()) || ips.has(ip)) continue;
+    macs.add(mac.toLowerCase());
+    ips.add(ip);
+    kept.push(line);
+  }
+  return [...others, ...kept.reverse()].map((l) => `${l}\n`).join('');
 }

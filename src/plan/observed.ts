@@ -14,7 +14,7 @@ export interface IpLink {
   address?: string;
   operstate?: string;
   inet6_addr_gen_mode?: string;
-  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
+  linkinfo?: { info_kind?: string; info_data?: { mode?: string; id?: number; local?: string; link?: string; port?: number } };
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 
@@ -43,6 +43,12 @@ export interface IpNeighbor {
   proxy?: null;
 }
 
+/** A forwarding entry of a VXLAN device, as `bridge -j fdb show` prints it. */
+export interface FdbEntry {
+  mac: string;
+  dst?: string;
+}
+
 export interface ObservedRouter {
   namespace: boolean;
   /** The two host-side veth ends, by name; absent when missing. */
@@ -65,13 +71,15 @@ export interface ObservedRouter {
   nft: string | undefined;
   /** The `ip6 natns` table, looked at for dual-stack routers only. */
   nft6?: string;
+  /** The network's VXLAN device's FDB entries (none when it does not exist). */
+  fdb: FdbEntry[];
 }
 
 /** A host setting whose file the kernel does not have (IPv6 turned off at boot): nothing to do. */
 export const UNSUPPORTED = 'unsupported';
 
 export const NOTHING: ObservedRouter = {
-  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, hostSettings: {}, nft: undefined,
+  namespace: false, host: {}, lowers: {}, ns: [], routes: [], tableRoutes: [], proxyNeighbors: [], rules: [], sysctls: {}, hostSettings: {}, nft: undefined, fdb: [],
 };
 
 export function linkKind(link: IpLink): string | undefined {

@@ -40,13 +40,18 @@ export interface QuickRouter {
   lease6?: Upstream6;
 }
 
-/** Every difference between the router a record plans and what the probe saw inside its namespace. */
-export function insideDifferences(r: QuickRouter, probe: NamespaceProbe): string[] {
+/**
+ * Every difference between the router a record plans and what the probe saw inside its
+ * namespace. A stretched network's standby router (another host's is active) has both sides
+ * down and no routes: a side up there is the difference.
+ */
+export function insideDifferences(r: QuickRouter, probe: NamespaceProbe, standby = false): string[] {
   if (probe.error) return [`its namespace cannot be read (${probe.error})`];
   const out: string[] = [];
   for (const side of ['lan', 'wan']) {
     if (!(side in probe.links)) out.push(`${side} is missing`);
-    else if (!probe.links[side]) out.push(`${side} is down`);
+    else if (!standby && !probe.links[side]) out.push(`${side} is down`);
+    else if (standby && probe.links[side]) out.push(`${side} is up on a standby router`);
   }
   const held = probe.addrs.map((a) => {
     const [cidr = '', dev = ''] = a.split(' ');
@@ -64,8 +69,8 @@ export function insideDifferences(r: QuickRouter, probe: NamespaceProbe): string
     const found = held.some((h) => h.dev === dev && h.prefix === c.prefix && compareAddresses(h.address, c.address) === 0);
     if (!found) out.push(`address ${c.address}/${c.prefix} on ${dev} is missing`);
   }
-  if (r.lease && !probe.defaults.includes('ipv4')) out.push('the IPv4 default route is missing');
-  if (r.lease6 && !probe.defaults.includes('ipv6')) out.push('the IPv6 default route is missing');
+  if (!standby && r.lease && !probe.defaults.includes('ipv4')) out.push('the IPv4 default route is missing');
+  if (!standby && r.lease6 && !probe.defaults.includes('ipv6')) out.push('the IPv6 default route is missing');
   if (r.private && !probe.tables.includes(`ip ${NFT_TABLE}`)) out.push(`nft table ip ${NFT_TABLE} is missing`);
   if (r.private6 && !probe.tables.includes(`ip6 ${NFT_TABLE}`)) out.push(`nft table ip6 ${NFT_TABLE} is missing`);
   return out;

@@ -5,7 +5,7 @@ import { nftMark, nftPorts, serviceInputs } from './nft-text.js';
 import { renderNft6 } from './nft6.js';
 
 export interface RouterInput {
-  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs' | 'private6'>;
+  network: Pick<NetworkSpec, 'name' | 'uuid' | 'bridge' | 'private' | 'tproxy' | 'patch' | 'dhcp' | 'inputs' | 'private6' | 'vxlan'>;
   /** The IPv4 upstream side the network holds (absent: an IPv6-only network). */
   lease?: Upstream;
   /** Its IPv6 upstream side, for a network with `private6`. */
@@ -16,6 +16,31 @@ export interface RouterInput {
   /** The host's own addresses (either family) on the upstream bridge, which guests must not reach. */
   hostAddresses?: string[];
   oneToOne?: OneToOne[];
+  /**
+   * A stretched network's router that another host's is the active one: built, but with both
+   * sides down and no routes, so it answers for nothing until `natns agent` makes it active.
+   */
+  standby?: boolean;
+  /** A stretched network: this host's VTEP address and the MTU of the underlay towards the remotes. */
+  underlay?: { local: string; mtu: number };
+}
+
+/** VXLAN adds 50 bytes to every frame (outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14). */
+export const VXLAN_OVERHEAD = 50;
+
+/** The kernel VXLAN device that stretches the network's bridge to the other hosts. */
+export interface VxlanPlan {
+  name: string;
+  vni: number;
+  local: string;
+  /** The other hosts' VTEPs (this host's own left out), each an all-zero FDB entry. */
+  remotes: string[];
+  /** The underlay device, when the metadata names one. */
+  dev?: string;
+  port: number;
+  mtu: number;
+  /** The network's bridge. */
+  master: string;
 }
 
 export interface LinkPlan {
@@ -62,6 +87,11 @@ export interface DesiredRouter {
   namespace: string;
   lan: LinkPlan;
   wan: LinkPlan;
+  /** The host-namespace name of the network's VXLAN device: removed when present and not planned. */
+  vxlanName: string;
+  vxlan?: VxlanPlan;
+  /** Both sides down, no routes: see RouterInput.standby. */
+  standby: boolean;
   routes: RoutePlan[];
   /** Public 1:1 addresses the namespace answers ARP for on `wan`. */
   proxyNeighbors: string[];
@@ -87,8 +117,11 @@ export function planRouter(input: RouterInput): DesiredRouter {
   const hostAddresses = [...(input.hostAddresses ?? [])].sort();
   const v4 = net.private && input.lease ? { private: net.private, lease: input.lease } : undefined;
   const v6 = net.private6 && input.lease6 ? { private6: net.private6, lease6: input.lease6 } : undefined;
+  const vxlan = planVxlan(net, devices.vxlan, input.underlay);
+  // Over a stretch the router's private side keeps to the VXLAN MTU too, so its own frames
+  // (and what it routes to guests) cross to the other hosts unfragmented.
   const lan: LinkPlan = {
-    kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: input.mtu.lan,
+    kind, host: devices.lan, peer: NS_LAN, master: net.bridge, mtu: lanMtu(input.mtu.lan, vxlan),
     ...(v4 ? { address: cidrText(v4.private) } : {}), mac: routerMac(net.uuid, 'lan'),
   };
   const wan: LinkPlan = {
@@ -101,9 +134,12 @@ export function planRouter(input: RouterInput): DesiredRouter {
     namespace: namespaceName(net.name),
     lan,
     wan,
+    vxlanName: devices.vxlan,
+    ...(vxlan ? { vxlan } : {}),
+    standby: input.standby === true,
     // A 1:1 address routes towards its guest: the kernel proxy-answers ARP only for addresses
-    // that route out through another interface than the one asking.
-    routes: v4 ? [
+    // that route out through another interface than the one asking. A down link holds no routes.
+    routes: v4 && !input.standby ? [
       { dst: 'default', via: v4.lease.gateway, dev: NS_WAN },
       ...oneToOne.map((o) => ({ dst: o.public, via: o.private, dev: NS_LAN })),
     ] : [],
@@ -160,6 +196,21 @@ function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: Rou
     oneToOne: (input.oneToOne ?? []).filter((o) => familyOf(o.public) === 'ipv6').sort((a, b) => a.public.localeCompare(b.public)),
     dhcp: true, inputs: net.inputs ?? [],
   });
+}
+
+function planVxlan(net: RouterInput['network'], name: string, underlay: RouterInput['underlay']): VxlanPlan | undefined {
+  if (!net.vxlan) return undefined;
+  if (!underlay) throw new Error(`network ${net.name} is stretched but its plan was given no underlay`);
+  const v = net.vxlan;
+  return {
+    name, vni: v.vni, local: underlay.local, remotes: v.remotes.filter((r) => r !== underlay.local),
+    ...(v.dev ? { dev: v.dev } : {}), port: v.port, mtu: underlay.mtu - VXLAN_OVERHEAD, master: net.bridge,
+  };
+}
+
+/** The MTU guests and the router's private side use: the bridge's, lowered to the stretch's. */
+export function lanMtu(bridgeMtu: number, vxlan: VxlanPlan | undefined): number {
+  return vxlan ? Math.min(bridgeMtu, vxlan.mtu) : bridgeMtu;
 }
 
 /**

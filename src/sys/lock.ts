@@ -53,11 +53,14 @@ function release(file: string, mine: Identity): void {
   }
 }
 
+let acquisitions = 0;
+
 async function acquire(file: string, timeoutMs: number, timedOut?: (owner: number | undefined) => Error): Promise<Identity> {
   ensureDir(dirname(file));
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
-  const text = `${process.pid} ${bootId()}\n`;
+  // The sequence number tells apart two holders in one process (the agent serves hooks side by side).
+  const text = `${process.pid} ${bootId()} ${++acquisitions}\n`;
   // When this waiter first saw the current ownerless lock file.
   let ownerless: { id: Identity; since: number } | undefined;
   for (;;) {

@@ -83,7 +83,7 @@ describe('host and ipam settings', () => {
     ['no endpoints', { ipam: { backend: 'etcd' } }, /^config.json: ipam.endpoints is missing: give etcd's client URLs/],
     ['an empty list of endpoints', { ipam: { backend: 'etcd', endpoints: [] } }, /^config.json: ipam.endpoints must list etcd's client URLs, like \["https:\/\/etcd1.example:2379"\] \(got none\)$/],
     ['pools as a list', { pools: [pool] }, /^config.json: pools must be an object of named pools/],
-    ['an unknown top-level key', { pool: {} }, /^config.json: pool is not a setting natns knows here \(known: host, ipam, pools\)$/],
+    ['an unknown top-level key', { pool: {} }, /^config.json: pool is not a setting natns knows here \(known: host, vxlanLocal, ipam, pools\)$/],
     ['an endpoint that is not a URL', { ipam: { ...etcd, endpoints: ['etcd1 2379'] } }, /endpoint 1: "etcd1 2379" is not a URL/],
     ['an endpoint of another scheme', { ipam: { ...etcd, endpoints: ['unix://etcd:2379'] } }, /endpoint 1: "unix:\/\/etcd:2379" must be an http:\/\/ or https:\/\/ URL/],
     ['an endpoint with a path', { ipam: { ...etcd, endpoints: ['https://etcd1:2379/v3'] } }, /must be only scheme, host and port/],

@@ -213,7 +213,7 @@ describe('dual-stack plan', () => {
     const addr = (family: string, cidr: string) => ({ family, local: cidr.split('/')[0]!, prefixlen: Number(cidr.split('/')[1]) });
     const veth = (ifindex: number, ifname: string, peer: number, extra: object) => ({ ifindex, ifname, link_index: peer, flags: ['UP'], linkinfo: { info_kind: 'veth' }, ...extra });
     const observed = (): ObservedRouter => ({
-      namespace: true, lowers: {},
+      namespace: true, lowers: {}, fdb: [],
       host: { [plan.lan.host]: veth(20, plan.lan.host, 2, { master: 'virbr10', mtu: 1500 }), [plan.wan.host]: veth(21, plan.wan.host, 3, { master: 'br0', mtu: 1500 }) },
       ns: [
         { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'] },
@@ -302,7 +302,7 @@ describe('dual-stack guests and dnsmasq', () => {
     expect(plan.conf).toBe(`# natns: DHCP and DNS for network tenant-a in namespace natns-tenant-a (generated; edits are overwritten)
 interface=lan
 except-interface=lo
-bind-interfaces
+bind-dynamic
 listen-address=10.0.0.1
 dhcp-range=10.0.0.100,10.0.0.199,255.255.255.0,1h
 dhcp-option=option:router,10.0.0.1

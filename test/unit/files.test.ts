@@ -62,7 +62,7 @@ describe('on a full state filesystem', () => {
 describe('a lock never outlives its holder', () => {
   const takes = async (lock: string, withinMs: number) => {
     const started = Date.now();
-    expect(await withLock(lock, async () => readFileSync(lock, 'utf8'), 8000)).toMatch(new RegExp(`^${process.pid} [0-9a-f-]{36}\\n$`));
+    expect(await withLock(lock, async () => readFileSync(lock, 'utf8'), 8000)).toMatch(new RegExp(`^${process.pid} [0-9a-f-]{36} \\d+\\n$`));
     expect(Date.now() - started).toBeLessThan(withinMs);
     expect(existsSync(lock)).toBe(false);
   };
@@ -110,5 +110,19 @@ describe('a lock never outlives its holder', () => {
       writeFileSync(lock, '1 someone-else\n');
     });
     expect(readFileSync(lock, 'utf8')).toBe('1 someone-else\n');
+  });
+
+  test('two holders in one process (the agent serving hooks side by side) take turns', async () => {
+    const lock = join(dir, 'f.lock');
+    const order: string[] = [];
+    const hold = (who: string) => withLock(lock, async () => {
+      order.push(`${who} in`);
+      await new Promise((r) => setTimeout(r, 50));
+      order.push(`${who} out`);
+    }, 5000);
+    await Promise.all([hold('a'), hold('b'), hold('c')]);
+    expect(order.filter((_, i) => i % 2 === 0).map((e) => e.split(' ')[0])).toEqual(order.filter((_, i) => i % 2 === 1).map((e) => e.split(' ')[0]));
+    expect(order.filter((e) => e.endsWith('in'))).toHaveLength(3);
+    expect(existsSync(lock)).toBe(false);
   });
 });

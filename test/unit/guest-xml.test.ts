@@ -44,7 +44,7 @@ describe('dnsmasq plan', () => {
     expect(plan.conf).toBe(`# natns: DHCP and DNS for network tenant-a in namespace natns-tenant-a (generated; edits are overwritten)
 interface=lan
 except-interface=lo
-bind-interfaces
+bind-dynamic
 listen-address=10.0.0.1
 dhcp-range=10.0.0.100,10.0.0.199,255.255.255.0,1h
 dhcp-option=option:router,10.0.0.1

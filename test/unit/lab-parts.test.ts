@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpioArchive } from '../../src/lab/cpio.js';
+import { GUEST_MODULES, guestModules } from '../../src/lab/image.js';
 import { readNetwork } from '../../src/libvirt/network-xml.js';
 import { renderTemplate } from '../../src/libvirt/templates.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
@@ -43,5 +44,12 @@ describe('cpio', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('guest image', () => {
+  test('IPv6 is loaded as a module only where the kernel does not build it in', () => {
+    expect(guestModules('kernel/net/ipv4/tcp_bic.ko\nkernel/net/ipv6/ipv6.ko\n')).toEqual(GUEST_MODULES);
+    expect(guestModules('kernel/net/ipv4/tcp_bic.ko\n')).toEqual([...GUEST_MODULES, 'ipv6']);
   });
 });

@@ -176,6 +176,7 @@ function matching(plan: ReturnType<typeof planRouter>): ObservedRouter {
     sysctls: { ...plan.sysctls },
     hostSettings: { ...plan.hostSettings },
     nft: plan.nft,
+    fdb: [],
   };
 }
 

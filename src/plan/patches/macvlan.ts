@@ -35,7 +35,8 @@ export const macvlan: Patch = {
    * asynchronously, and the next start's macvlan with the same MAC on the same lower would collide.
    */
   teardown(_names, hostLinks, namespace) {
-    return { ns: hostLinks.length === 0 && namespace ? [`link del ${NS_LAN}`, `link del ${NS_WAN}`] : [], host: [] };
+    // No veth host end: the router was built with macvlans (a stretch's VXLAN device does not count).
+    return { ns: !hostLinks.some((l) => linkKind(l) === 'veth') && namespace ? [`link del ${NS_LAN}`, `link del ${NS_WAN}`] : [], host: [] };
   },
 
   // Its macvlans live only inside the namespace, which sysfs here cannot see; their lowers can be.
