@@ -11,6 +11,9 @@ HOOKS=/etc/libvirt/hooks
 CONFIG_DIR=/etc/natns
 STATE_DIR=/var/lib/natns
 LOG_DIR=/var/log/natns
+LOGROTATE=/etc/logrotate.d/natns
+COMPLETION=/usr/share/bash-completion/completions/natns
+MANPAGE=/usr/local/share/man/man8/natns.8
 # iperf3 is for `npm run bench` only (its Debian package leaves the daemon off). etcd-server and
 # etcd-client are for the tests (they start their own etcd) and for hosts that run an etcd member;
 # natns itself keeps leases in files unless its config names an etcd cluster.
@@ -57,7 +60,7 @@ AGENT_UNIT=/etc/systemd/system/natns-agent.service
 
 if [ "${1:-}" = "--uninstall" ]; then
   if have_systemd; then systemctl disable --now natns-reconcile.service natns-agent.service 2>/dev/null || true; fi
-  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$AGENT_UNIT"
+  rm -f "$HOOKS/network.d/natns" "$HOOKS/qemu.d/natns" "$BIN" "$UNIT" "$AGENT_UNIT" "$LOGROTATE" "$COMPLETION" "$MANPAGE"
   rm -rf "$PREFIX"
   restart_libvirt
   say "removed the natns command and hooks; $CONFIG_DIR and $STATE_DIR are kept"
@@ -103,6 +106,9 @@ cp -a node_modules "$PREFIX.new/"
 rm -rf "$PREFIX"
 mv "$PREFIX.new" "$PREFIX"
 ln -sfn "$PREFIX/natns.mjs" "$BIN"
+# Generated from the command line at build time (scripts/build.mjs).
+install -D -m 0644 dist/natns.bash "$COMPLETION"
+install -D -m 0644 dist/natns.8 "$MANPAGE"
 
 # libvirt 9 runs every executable in these folders; an admin's own hooks/network or hooks/qemu stay untouched.
 mkdir -p "$HOOKS/network.d" "$HOOKS/qemu.d"
@@ -119,6 +125,23 @@ if [ ! -e "$CONFIG_DIR/config.json" ]; then
   say "writing an empty $CONFIG_DIR/config.json (add upstream pools there; see README)"
   printf '{\n  "pools": {}\n}\n' > "$CONFIG_DIR/config.json"
   chmod 0644 "$CONFIG_DIR/config.json"
+fi
+
+# natns appends to its log one line at a time, opening it each time: a plain rename-and-create
+# rotation is safe (no copytruncate, no signal).
+if [ -d "$(dirname "$LOGROTATE")" ]; then
+cat > "$LOGROTATE" <<ROTATE
+$LOG_DIR/*.log {
+	weekly
+	rotate 8
+	compress
+	delaycompress
+	missingok
+	notifempty
+	create 0640 root root
+}
+ROTATE
+chmod 0644 "$LOGROTATE"
 fi
 
 # Boot-time reconcile: after libvirt has started its autostart networks, converge whatever a

@@ -8,7 +8,7 @@
  * too (the installed hook, an event it ignores) so the report can say how large it is.
  * Everything is named `bv<pid>-…` and removed on the way out, also after a failure.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,7 +73,11 @@ export async function virshStart() {
   const plainXml = `<hookData><network><name>${id}-plain</name><uuid>${randomUUID()}</uuid><bridge name='${id}-b9'/></network></hookData>`;
   const defined: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'natns-virsh-'));
-  const s: Record<string, number[]> = { natStart: [], natDestroy: [], natnsStart: [], natnsDestroy: [], hookIgnored: [] };
+  const s: Record<string, number[]> = { natStart: [], natDestroy: [], natnsStart: [], natnsDestroy: [], hooksStart: [], hooksDestroy: [], aloneNatStart: [], aloneNatDestroy: [], hookIgnored: [] };
+  // natns is measured as a host runs it best, with `natns agent` serving the hooks, and with the
+  // hooks alone. An agent that already runs here is the admin's: then only the first is measured.
+  const external = unavailable ? undefined : runningAgent();
+  let agentFigures: { rssMiB: number; idleCpuPercent: number } | undefined;
   try {
     const define = (name: string, xml: string) => {
       writeFileSync(join(dir, `${name}.xml`), xml);
@@ -90,19 +94,39 @@ export async function virshStart() {
     const variants = [{ name: nat, start: s.natStart!, destroy: s.natDestroy! }, ...(unavailable ? [] : [{ name: ns, start: s.natnsStart!, destroy: s.natnsDestroy! }])];
     // One untimed start and stop of each: libvirt's and the hook's first runs load more than later ones.
     for (const v of variants) { virsh('net-start', v.name); virsh('net-destroy', v.name); }
-    for (let i = 0; i < ROUNDS; i++) {
-      // Alternate which goes first, so a slow moment of the machine does not always hit one of them.
-      for (const v of i % 2 ? [...variants].reverse() : variants) {
-        progress.round(i + 1, ROUNDS, v.name === nat ? 'libvirt NAT' : 'natns');
-        v.start.push(virsh('net-start', v.name).ms);
-        v.destroy.push(virsh('net-destroy', v.name).ms);
+    // Alternate which goes first, so a slow moment of the machine does not always hit one of them.
+    const rounds = async (label: string, natStart: number[], natDestroy: number[], start: number[], destroy: number[]) => {
+      const pairs = [{ name: nat, start: natStart, destroy: natDestroy }, ...(unavailable ? [] : [{ name: ns, start, destroy }])];
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const v of i % 2 ? [...pairs].reverse() : pairs) {
+          progress.round(i + 1, ROUNDS, v.name === nat ? 'libvirt NAT' : label);
+          v.start.push(virsh('net-start', v.name).ms);
+          v.destroy.push(virsh('net-destroy', v.name).ms);
+        }
+        if (!unavailable) {
+          // In the environment libvirtd gives its hooks: node reads NODE_EXTRA_CA_CERTS and the like
+          // at start-up, which a shell's environment may hold and costs tens of ms.
+          const hookEnv = { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/root' };
+          const h = run(HOOK, [`${id}-plain`, 'started', 'begin', '-'], plainXml, hookEnv);
+          if (h.ok) s.hookIgnored!.push(h.ms);
+        }
       }
-      if (!unavailable) {
-        // In the environment libvirtd gives its hooks: node reads NODE_EXTRA_CA_CERTS and the like
-        // at start-up, which a shell's environment may hold and costs tens of ms.
-        const hookEnv = { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/root' };
-        const h = run(HOOK, [`${id}-plain`, 'started', 'begin', '-'], plainXml, hookEnv);
-        if (h.ok) s.hookIgnored!.push(h.ms);
+    };
+    if (unavailable || external !== undefined) {
+      await rounds('natns', s.natStart!, s.natDestroy!, s.natnsStart!, s.natnsDestroy!);
+    } else {
+      // Two blocks, each against libvirt NAT in its own rounds: the hooks alone, then one agent
+      // (warm, as a host keeps it) serving them.
+      await rounds('natns, hooks alone', s.aloneNatStart!, s.aloneNatDestroy!, s.hooksStart!, s.hooksDestroy!);
+      const agent = await startAgent();
+      try {
+        virsh('net-start', ns);
+        virsh('net-destroy', ns);
+        await rounds('natns with its agent', s.natStart!, s.natDestroy!, s.natnsStart!, s.natnsDestroy!);
+        // Warm and idle now: what it holds, and whether it spends anything while nothing happens.
+        agentFigures = await idleFigures(agent);
+      } finally {
+        await stopAgent(agent);
       }
     }
   } finally {
@@ -125,10 +149,61 @@ export async function virshStart() {
     rounds: ROUNDS,
     libvirtVersion: version,
     libvirtNat: { startMs: m('natStart')!, destroyMs: m('natDestroy')! },
-    natns: unavailable ? { notMeasured: unavailable } : { startMs: m('natnsStart')!, destroyMs: m('natnsDestroy')! },
+    natns: unavailable ? { notMeasured: unavailable } : { startMs: m('natnsStart')!, destroyMs: m('natnsDestroy')!, agent: external !== undefined ? 'already running' : 'started by the bench' },
+    hooksAlone: s.hooksStart!.length
+      ? { startMs: m('hooksStart')!, destroyMs: m('hooksDestroy')!, libvirtNat: { startMs: m('aloneNatStart')!, destroyMs: m('aloneNatDestroy')! } }
+      : { notMeasured: unavailable ?? 'natns agent already runs on this host' },
+    ...(agentFigures ? { agent: agentFigures } : {}),
     hooksMatchBuild: unavailable ? undefined : hooksMatchBuild(),
     // What libvirt NAT pays here for natns being installed: the hook runs (and ignores it) on
     // `start` and `started` of every start, and on `stopped` of every destroy.
     hookIgnoredMs: m('hookIgnored'),
   };
+}
+
+const AGENT_PID = '/var/lib/natns/agent.pid';
+
+/** The pid of a natns agent running on this host, if any. */
+function runningAgent(): number | undefined {
+  try {
+    const pid = Number(readFileSync(AGENT_PID, 'utf8').trim());
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The installed `natns agent`, as an admin starts it without systemd; resolves once it serves. */
+async function startAgent(): Promise<number> {
+  const cli = join(dirname(readlinkSync(HOOK)), 'natns.mjs');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NATNS_') && k !== 'NODE_EXTRA_CA_CERTS'));
+  const child = spawn(process.execPath, [cli, 'agent'], { detached: true, stdio: 'ignore', env });
+  child.unref();
+  for (let i = 0; i < 100; i++) {
+    if (runningAgent() === child.pid && existsSync('/var/lib/natns/agent.sock')) return child.pid!;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('natns agent did not start within 5 s');
+}
+
+async function stopAgent(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The agent's resident memory and its CPU over 3 idle seconds, as a share of one core. */
+async function idleFigures(pid: number): Promise<{ rssMiB: number; idleCpuPercent: number }> {
+  const ticks = () => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  // Idle: a second after the last call (V8 finishes compiling what the calls made hot), for 3 s.
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = ticks();
+  await new Promise((r) => setTimeout(r, 3000));
+  const cpu = (ticks() - before) / hz / 3;
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { rssMiB: round(rssKiB / 1024), idleCpuPercent: round(cpu * 100) };
 }

@@ -58,3 +58,9 @@ for (const kind of ['network', 'qemu']) {
 }
 const warm = spawnSync(process.execPath, ['dist/hook-network.cjs', '--warm-code-cache'], { stdio: 'inherit' });
 if (warm.status !== 0) throw new Error('the hooks\' warm-up run failed');
+// The man page and the bash completion, from the built command's own command line (install.sh installs both).
+for (const [what, file] of [['man', 'dist/natns.8'], ['bash-completion', 'dist/natns.bash']]) {
+  const r = spawnSync(process.execPath, ['dist/natns.mjs', '_generate', what], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`natns _generate ${what} failed: ${r.stderr}`);
+  writeFileSync(file, r.stdout);
+}

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { errorText, NatnsError } from '../domain/errors.js';
 import { badFiles, badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
@@ -53,13 +53,24 @@ function program(done: (code: number) => void): Command {
 
   root.command('show')
     .description("one network's mapping in detail, with what the kernel holds right now: the namespace's\n" +
-      'links, addresses, routes and nft table, and every difference from what natns planned')
-    .summary('one network in detail, with what the kernel holds')
-    .argument('<network>', 'network name or uuid')
+      'links, addresses, routes and nft table, and every difference from what natns planned; or, given\n' +
+      "a guest's (domain's) name, its networks, private and upstream addresses, forwards and 1:1 address")
+    .summary('one network (or guest) in detail, with what the kernel holds')
+    .argument('<network>', 'network name or uuid, or a guest (domain) name or uuid')
     .addOption(json())
     .action(function (this: Command, name: string) {
       const o = this.opts<{ json?: boolean }>();
       return run(async () => (await import('./show.js')).run(name, o))();
+    });
+
+  root.command('leases')
+    .description("the DHCP leases of a network's dnsmasq: address, MAC, host name, when it ends, and the guest whose port has that MAC")
+    .summary("a network's DHCP leases")
+    .argument('<network>', 'network name or uuid')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./leases.js')).run(name, o))();
     });
 
   root.command('release')
@@ -154,6 +165,101 @@ function program(done: (code: number) => void): Command {
       return run(async () => (await import('./ipam.js')).migrate(o))();
     });
 
+  const network = root.command('network')
+    .description('Define, change and remove natns networks in libvirt (virsh does the rest: net-start, net-destroy, net-list).')
+    .summary('create, change (set) or delete a natns network in libvirt');
+  const upstreamOptions = (c: Command) => c
+    .addOption(new Option('--pool <pool>', 'lease the upstream address from this pool (default: the only IPv4 pool, or "default")').conflicts('upstreamAddress'))
+    .option('--upstream-address <a>', 'a fixed upstream address A or A/PREFIX; bridge, prefix and gateway come from the pool whose subnet holds it')
+    .option('--upstream-bridge <bridge>', 'with --upstream-address: the upstream bridge, where no pool says it')
+    .option('--upstream-gateway <ip>', 'with --upstream-address: the upstream gateway, where no pool says it');
+  upstreamOptions(network.command('create')
+    .description("Define a natns network from xml-templates/network.xml: an isolated libvirt network whose gateway is its router's, in its own namespace. Refused when libvirt has a network of that name or the bridge exists.")
+    .argument('<name>', 'the new network\'s name')
+    .requiredOption('--gateway <cidr>', "the router's private address and prefix, like 10.0.0.1/24"))
+    .option('--dhcp <start-end>', 'hand out addresses from this range, like 10.0.0.100-10.0.0.199')
+    .option('--bridge <name>', 'the network\'s bridge (default: the lowest free virbrN)')
+    .addOption(new Option('--patch <kind>', 'how the router is joined to the bridges').choices(['veth', 'macvlan']))
+    .option('--autostart', 'start it whenever libvirtd starts')
+    .option('--start', 'start it now')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts();
+      return run(async () => (await import('./network.js')).create(name, o as Parameters<typeof import('./network.js').create>[1]))();
+    });
+  network.command('delete')
+    .description("Stop the network, undefine it, and return its upstream address to its pool (its admin forwards go with it). Refused while guests are attached, unless --force. Repeatable: what is gone already is fine.")
+    .argument('<name>', 'network name')
+    .option('--force', 'delete it even though guests are attached (they lose the network)')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean; force?: boolean }>();
+      return run(async () => (await import('./network.js')).remove(name, o))();
+    });
+  upstreamOptions(network.command('set')
+    .description('Change the natns metadata of a defined network. A running network keeps its settings until it is restarted; this says when a restart is needed (natns show marks it too).')
+    .argument('<name>', 'network name'))
+    .option('--dhcp <start-end>', 'hand out addresses from this range')
+    .option('--no-dhcp', 'stop handing out addresses')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts();
+      return run(async () => (await import('./network.js')).set(name, o as Parameters<typeof import('./network.js').set>[1]))();
+    });
+
+  const pool = root.command('pool')
+    .description('The upstream address pools of the natns config and who holds their addresses, from the lease store the config names (files, or etcd: every host\'s leases).')
+    .summary('upstream pools: use (list) and every lease with its owner (show)');
+  pool.command('list')
+    .description('every pool with its bridge, range, and how many addresses are used and free')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./pool.js')).list(o))();
+    });
+  pool.command('show')
+    .description("one pool: its subnet, gateway and range, and every lease in it with its owner (a network's upstream address, or a guest's 1:1 address) and the host that holds it")
+    .argument('<pool>', 'pool name (see natns pool list)')
+    .addOption(json())
+    .action(function (this: Command, name: string) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./pool.js')).show(name, o))();
+    });
+
+  root.command('doctor')
+    .description('Check what natns needs on this host, each with a pass/fail line and the fix: kernel support (namespaces, veth, macvlan, nft NAT in a namespace, tried in a throwaway namespace), tool versions, libvirt and its hook folders, the hooks installed and libvirtd started since, the config, each pool\'s bridge and gateway (asked by ARP from a throwaway namespace, using no address), br_netfilter, host routes into a pool\'s subnet, the conntrack tool. Exit code 1 when a check fails.')
+    .summary('check the host: kernel, tools, libvirt, hooks, config, pools')
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ json?: boolean }>();
+      return run(async () => (await import('./doctor.js')).run(o))();
+    });
+
+  root.command('metrics')
+    .description("Prometheus text for every network (state with its upstream address, bytes and packets each way from counters on natns's own nft rules, conntrack entries and limit, forwards, DHCP leases), every pool (used, free) and every hook event in natns's log (count and a duration histogram). With --textfile, written atomically to DIR/natns.prom for node_exporter's textfile collector (run it from cron).")
+    .summary('Prometheus metrics of networks, pools and hook events')
+    .addOption(new Option('--textfile <dir>', 'write DIR/natns.prom (tmp + rename) instead of printing').conflicts('json'))
+    .addOption(json())
+    .action(function (this: Command) {
+      const o = this.opts<{ textfile?: string; json?: boolean }>();
+      return run(async () => (await import('./metrics.js')).run(o))();
+    });
+
+  root.command('logs')
+    .description("natns's own log (/var/log/natns/natns.log, NATNS_LOG_DIR): every hook event and error of NETWORK (or of all networks and guests), one line each: time, level, and the message starting with the network's name, then its facts (duration, upstream address, ...). -f keeps printing new lines, also across a log rotation (install.sh installs a logrotate rule).")
+    .summary("natns's log for one network (or all); -f follows")
+    .argument('[network]', 'only this network')
+    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .option('-n, --lines <n>', 'only the last N lines (before following)', (v: string) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError('a whole number');
+      return v;
+    })
+    .addOption(json())
+    .action(function (this: Command, network: string | undefined) {
+      const o = this.opts<{ follow?: boolean; json?: boolean; lines?: string }>();
+      return run(async () => (await import('./logs.js')).run(network, o))();
+    });
+
   const agent = root.command('agent')
     .description("Run in the foreground, one per host (natns-agent.service under systemd). For each stretched network (<natns:vxlan>) running on this host it campaigns in etcd for the network's one active router, makes this host's router active when it wins and keeps it on standby (both sides down) otherwise. A stretched network does not start without it.")
     .summary('elect the active router of stretched networks (foreground); status')
@@ -188,10 +294,21 @@ function program(done: (code: number) => void): Command {
     .argument('<url>')
     .action((url: string) => run(async () => (await import('./http-get.js')).run(url))());
 
+  // Internal: the man page and bash completion, generated from this command line at build time.
+  root.command('_generate', { hidden: true })
+    .argument('<what>')
+    .action((what: string) => run(async () => {
+      const g = await import('./generate.js');
+      if (what === 'man') process.stdout.write(g.manPage(root, version, EXIT_CODES));
+      else if (what === 'bash-completion') process.stdout.write(g.bashCompletion(root));
+      else throw new NatnsError(`_generate: man or bash-completion, not ${what}`, { exitCode: 2 });
+      return 0;
+    })());
+
   root.hook('preAction', (_root, action) => {
     // The state is root's alone and the routers live in namespaces only root enters: as anyone
     // else every command would see nothing, or report drift that is not there.
-    if ((process.getuid?.() ?? 0) !== 0) {
+    if ((process.getuid?.() ?? 0) !== 0 && action.name() !== '_generate') {
       throw new NatnsError(`'natns ${commandPath(action).split(' ')[0]}' needs root: its state (${paths.state()}) and the routers' namespaces are root's; run it as root`, { exitCode: 2 });
     }
   });

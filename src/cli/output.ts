@@ -49,3 +49,23 @@ const sgr = (code: number) => (text: string) => `\x1b[${code}m${text}\x1b[0m`;
 export function stateColour(state: string): ((text: string) => string) | undefined {
   return ({ up: sgr(32), drift: sgr(33), down: sgr(31), stopped: sgr(2) } as Record<string, (t: string) => string>)[state];
 }
+
+/**
+ * Words wrapped to `width` columns after `first` (kept as it is), every line after the first
+ * indented by `indent` spaces.
+ */
+export function wrap(first: string, text: string, indent: number, width = 80): string {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const start = lines.length === 0 ? first.length : indent;
+    if (line.length > start && line.length + 1 + word.length > width - (lines.length === 0 ? 0 : indent)) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line.length > (lines.length === 0 ? first.length : 0) ? `${line} ${word}` : `${line}${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l)).join('\n');
+}

@@ -4,6 +4,8 @@ import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
 import { observeGuestTaps } from '../core/guest-taps.js';
 import { findNetwork } from '../core/lookup.js';
+import { pendingChange } from '../core/network-admin.js';
+import { guestView, unknownName, type GuestView } from '../core/views.js';
 import { inspect, presence } from '../core/status.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { offBridgeText } from '../plan/guest-taps.js';
@@ -65,6 +67,11 @@ function leaseText(l: Awaited<ReturnType<typeof leaseHolder>>, record: NetworkRe
 
 export async function run(name: string, options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
+  if (!ctx.records.list().some((r) => r.name === name || r.uuid === name)) {
+    const guest = await guestView(ctx, name);
+    if (!guest) throw unknownName(ctx, name);
+    return showGuest(guest, options);
+  }
   const record = findNetwork(ctx, name, 'show');
   const { netns } = ctx.network(record);
   const found = await inspect(record, ctx);
@@ -78,15 +85,17 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
     ...[...taps!.plug, ...taps!.elsewhere].map((g) => offBridgeText(record.bridge, g)),
   ] : [];
   const m = mapping(record, ctx, mappingState({ libvirt: 'unknown', phase: record.phase, ...presence(record, ctx), differences }));
+  const pending = await pendingChange(record.name);
   if (options.json) {
     process.stdout.write(JSON.stringify({
-      ...m, phase: record.phase, lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
+      ...m, phase: record.phase, ...(pending ? { pendingChange: true } : {}), lease, differences, guests: attachedGuests(record, ctx), forwards: forwardsOf(ctx, record), kernel: found.observed ?? null,
     }, null, 2) + '\n');
     return 0;
   }
   const out: string[] = [
     `Network:         ${m.network} (${m.uuid})`,
     `State:           ${m.state} (last hook event: ${record.phase}, ${record.updated})`,
+    ...(pending ? [`Pending change:  its definition differs from what runs; restart to apply: virsh net-destroy ${record.name} && virsh net-start ${record.name}`] : []),
     `Bridge:          ${m.bridge}`,
     `Namespace:       ${m.namespace}`,
     ...(m.stretch ? [`Stretch:         VXLAN ${m.stretch.vni}; ${m.stretch.active ? 'this host\'s router is active' : 'this host\'s router stands by'}; active host ${m.stretch.host ?? 'unknown'}${m.stretch.since ? ` since ${m.stretch.since}` : ''}`] : []),
@@ -137,6 +146,28 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
       out.push('', `${title}:`, ...(r.stdout.trimEnd() || r.stderr.trim()).split('\n').map((l) => `  ${l}`));
     }
   }
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+/** `natns show GUEST`: the guest's networks, addresses, forwards and 1:1 addresses. */
+function showGuest(g: GuestView, options: { json?: boolean }): number {
+  if (options.json) {
+    process.stdout.write(JSON.stringify(g, null, 2) + '\n');
+    return 0;
+  }
+  const out = [
+    `Guest:           ${g.guest} (${g.uuid})`,
+    `State:           ${g.running ? 'running' : 'stopped (natns keeps only its 1:1 leases)'}`,
+  ];
+  for (const n of g.networks) {
+    out.push('', `Network:         ${n.network} (MAC ${n.mac})`);
+    out.push(`Private:         ${[n.private, n.private6].filter(Boolean).join(', ') || 'no address seen (no reservation, no DHCP lease)'}`);
+    out.push(`Upstream:        ${[n.upstream, n.upstream6].filter(Boolean).join(', ') || '-'}${n.public || n.public6 ? " (the network's; this guest's traffic leaves with its 1:1 address)" : " (the network's, shared by its guests)"}`);
+    if (n.public || n.public6) out.push(`1:1 address:     ${[n.public, n.public6].filter(Boolean).join(', ')}`);
+    out.push('Forwards:', ...(n.forwards.length ? n.forwards.map((f) => `  ${f.proto} ${f.published} -> ${f.to}`) : ['  none']));
+  }
+  if (!g.running && g.leases.length) out.push('', '1:1 leases:', ...g.leases.map((l) => `  ${l.address} on ${l.bridge}`));
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }

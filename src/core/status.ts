@@ -1,7 +1,7 @@
 import { upstreamBridgeOf, type NetworkRecord } from '../domain/model.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { observeRouter } from '../kernel/observe.js';
-import { probeNamespaces } from '../kernel/probe.js';
+import { probeNamespaces } from '../kernel/router-probe.js';
 import { linkExists, linkMaster, linkMtu, namespaceExists } from '../kernel/sysfs.js';
 import { diffRouter, type RouterChanges } from '../plan/diff.js';
 import type { ObservedRouter } from '../plan/observed.js';

@@ -58,7 +58,8 @@ export async function runNetworkHook(argv: string[], stdin: string, stderr: Stde
   } catch (err) {
     const message = errorText(err);
     stderr(`natns: ${message}\n`);
-    log().error(message, { hook: 'network', network: name, event: `${op} ${sub}`, cause: causeText(err) });
+    // The log's error lines start with the network's name, as `natns logs NETWORK` shows them.
+    log().error(`${printable(name ?? '?')}: ${message}`, { hook: 'network', network: name, event: `${op} ${sub}`, cause: causeText(err) });
     return err instanceof NatnsError ? err.exitCode : 1;
   } finally {
     logSkipped('network', `${op} ${sub}`);

@@ -3,6 +3,7 @@ import { startGuest, stopGuest } from '../core/guest.js';
 import { errorText, InputError, NatnsError } from '../domain/errors.js';
 import { readDomain } from '../libvirt/domain-xml.js';
 import { child, parseXml } from '../libvirt/xml.js';
+import { printable } from '../domain/text.js';
 import { log } from '../sys/log.js';
 import { logSkipped } from './skipped.js';
 import { toStderr, type Stderr } from './stderr.js';
@@ -30,7 +31,7 @@ export async function runQemuHook(argv: string[], stdin: string, stderr: Stderr 
     return 0;
   } catch (err) {
     const message = errorText(err);
-    log().error(message, { hook: 'qemu', guest: name, event });
+    log().error(`${printable(name ?? '?')}: ${message}`, { hook: 'qemu', guest: name, event });
     if (event === 'reconnect begin') return 0;
     stderr(`natns: ${message}\n`);
     return err instanceof NatnsError ? err.exitCode : 1;

@@ -53,7 +53,8 @@ async function observeInside(desired: DesiredRouter) {
     ns.run(['sysctl', '-n', ...keys]),
     // Both tables from one process: `nft -f` cannot list, and `list ruleset` prints each table
     // exactly as `list table` does.
-    ns.run(dualStack ? ['nft', 'list', 'ruleset'] : ['nft', 'list', 'table', 'ip', NFT_TABLE]),
+    // Stateless (-s): the counters' values are not part of the plan.
+    ns.run(dualStack ? ['nft', '-s', 'list', 'ruleset'] : ['nft', '-s', 'list', 'table', 'ip', NFT_TABLE]),
     desired.tproxy?.ipv6 ? ns.ipJson(['rule show'], 'ipv6') : Promise.resolve(undefined),
   ]);
   // Each command printed one JSON array (an empty one prints as []); tell them apart by shape.

@@ -7,7 +7,7 @@ import { NatnsError } from '../domain/errors.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { openDomains } from '../libvirt/domains.js';
-import { renderTemplate } from '../libvirt/templates.js';
+import { renderTemplate, upstreamAttributes } from '../libvirt/templates.js';
 import { netDefine, netNames, netRemove, netStart } from '../libvirt/virsh.js';
 import { paths } from '../sys/paths.js';
 import { run } from '../sys/run.js';
@@ -151,7 +151,7 @@ export class Lab {
       // The IPv6 pair follows the IPv4 one: each <upstream> serves the <private> in its position.
       const ipv6 = this.ipv6 ? `\n      <natns:private address="${PRIVATE_GATEWAY6}" prefix="64"/>\n      <natns:upstream pool="${this.pool6}"/>` : '';
       await netDefine(renderTemplate('network', {
-        name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, pool: this.o.prefix,
+        name: n.name, bridge: n.bridge, privateAddress: PRIVATE_GATEWAY, privatePrefix: 24, upstream: upstreamAttributes({ pool: this.o.prefix }),
         extra: `${ipv6}\n      <natns:dhcp start="${DHCP_RANGE[0]}" end="${DHCP_RANGE[1]}"/>${macvlan ? '\n      <natns:patch type="macvlan"/>' : ''}`,
       }));
       await netStart(n.name);

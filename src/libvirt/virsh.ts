@@ -41,3 +41,29 @@ export async function netNames(): Promise<string[]> {
   const out = await virsh(['net-list', '--all', '--name'], 'list networks');
   return out.split('\n').map((l) => l.trim()).filter(Boolean);
 }
+
+/** What libvirt says of one network; undefined when it defines none by that name. */
+export async function netInfo(name: string): Promise<{ active: boolean; persistent: boolean; autostart: boolean; bridge?: string } | undefined> {
+  const r = await run('virsh', ['-c', libvirtUri(), 'net-info', name]);
+  if (r.exitCode !== 0) return undefined;
+  const field = (key: string) => new RegExp(`^${key}:\\s+(\\S+)`, 'm').exec(r.stdout)?.[1];
+  const bridge = field('Bridge');
+  return { active: field('Active') === 'yes', persistent: field('Persistent') === 'yes', autostart: field('Autostart') === 'yes', ...(bridge ? { bridge } : {}) };
+}
+
+/** A network's XML: what runs, or (`inactive`) what is defined for its next start. */
+export async function netDumpXml(name: string, inactive = false): Promise<string> {
+  return virsh(['net-dumpxml', ...(inactive ? ['--inactive'] : []), name], `read network ${name} from libvirt`);
+}
+
+export async function netAutostart(name: string): Promise<void> {
+  await virsh(['net-autostart', name], `mark network ${name} to start with libvirtd`);
+}
+
+export async function netDestroy(name: string): Promise<void> {
+  await virsh(['net-destroy', name], `stop network ${name}`);
+}
+
+export async function netUndefine(name: string): Promise<void> {
+  await virsh(['net-undefine', name], `undefine network ${name}`);
+}

@@ -86,6 +86,41 @@ export function parseLeases(text: string): Map<string, string> {
   return out;
 }
 
+/** One lease of a dnsmasq leases file. */
+export interface DhcpLease {
+  address: string;
+  /** DHCPv4: the client's MAC; DHCPv6 leases name the client by its DUID instead. */
+  mac?: string;
+  hostname?: string;
+  /** When it ends (ISO time), or undefined for a lease that never ends. */
+  expires?: string;
+  /** The client id (DHCPv4) or DUID (DHCPv6), as dnsmasq wrote it. */
+  client?: string;
+}
+
+/**
+ * Every lease of a dnsmasq leases file: "expiry mac ip hostname clientid" per IPv4 lease; after a
+ * "duid SERVER-DUID" line, "expiry iaid ip hostname client-duid" per IPv6 lease. "*" is unknown,
+ * expiry 0 never ends.
+ */
+export function parseLeaseFile(text: string): DhcpLease[] {
+  const out: DhcpLease[] = [];
+  for (const line of text.split('\n')) {
+    const [expiry, id, address, hostname, client] = line.trim().split(/\s+/);
+    if (!expiry || expiry === 'duid' || !id || !address || !/^\d+$/.test(expiry)) continue;
+    const known = (v: string | undefined) => (v && v !== '*' ? v : undefined);
+    const seconds = Number(expiry);
+    out.push({
+      address,
+      ...(address.includes(':') ? {} : { mac: id.toLowerCase() }),
+      ...(known(hostname) ? { hostname: hostname! } : {}),
+      ...(seconds > 0 ? { expires: new Date(seconds * 1000).toISOString() } : {}),
+      ...(known(client) ? { client: client! } : {}),
+    });
+  }
+  return out;
+}
+
 /**
  * One leases file from two: this host's and the one the active router last shared through etcd
  * (a stretched network's DHCP moves with its router). A MAC keeps its entry with the later

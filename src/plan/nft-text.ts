@@ -29,3 +29,22 @@ export function serviceInputs(v: { dhcp: boolean; tproxy?: TproxySpec; inputs: I
     ...v.inputs.map((i) => `\t\t${i.from === 'any' ? '' : `iifname "${i.from === 'lan' ? NS_LAN : NS_WAN}" `}${i.proto} dport ${nftPorts(i.ports)} accept comment "natns:input"`),
   ];
 }
+
+/** The comments of the counting rules, for `natns metrics` to find them. */
+export const COUNT_OUT = 'natns:count-out';
+export const COUNT_IN = 'natns:count-in';
+
+/**
+ * Traffic each way through the router, counted before the forward chain decides (a base chain
+ * of its own, one step ahead of it): guest → upstream and upstream → guest, every packet.
+ * natns observes its tables stateless (`nft -s`), so the counts never read as drift.
+ */
+export function countChain(): string[] {
+  return [
+    `\tchain count {`,
+    `\t\ttype filter hook forward priority filter - 1; policy accept;`,
+    `\t\tiifname "${NS_LAN}" oifname "${NS_WAN}" counter comment "${COUNT_OUT}"`,
+    `\t\tiifname "${NS_WAN}" oifname "${NS_LAN}" counter comment "${COUNT_IN}"`,
+    `\t}`,
+  ];
+}

@@ -1,7 +1,7 @@
 import { fromBigInt, subnetText, toBigInt, type Cidr } from '../domain/address.js';
 import type { ForwardRule, InputRule, OneToOne, TproxySpec, Upstream6 } from '../domain/model.js';
 import { NFT_TABLE, NS_LAN, NS_WAN } from '../domain/names.js';
-import { nftMark, nftPorts, serviceInputs } from './nft-text.js';
+import { countChain, nftMark, nftPorts, serviceInputs } from './nft-text.js';
 
 /**
  * The `ip6 natns` table of a dual-stack router, in exactly the form `nft list table` prints it
@@ -93,11 +93,10 @@ export function renderNft6(v: {
       `\t\toifname "${NS_WAN}" ip6 saddr ${priv} snat to ${upstream} comment "natns:snat"`,
       ...(forwards.length > 0 ? [`\t\toifname "${NS_LAN}" ip6 saddr ${priv} ct status dnat snat to ${v.private6.address} comment "natns:hairpin"`] : []),
       `\t}`,
+      ``,
     );
-  } else {
-    lines.pop();
   }
-  lines.push(`}`, ``);
+  lines.push(...countChain(), `}`, ``);
   return lines.join('\n');
 }
 

@@ -18,7 +18,7 @@ export type MappingState = 'up' | 'drift' | 'down' | 'stopped';
 /** What libvirt says of a network: asked by the CLI only (a hook calling libvirt deadlocks it). */
 export type LibvirtSays = 'active' | 'inactive' | 'undefined' | 'unknown';
 
-/** One router namespace as netlink shows it (kernel/netns-probe.py). */
+/** One router namespace as netlink shows it (kernel/router-probe.py). */
 export interface NamespaceProbe {
   /** Link name -> administratively up. */
   links: Record<string, boolean>;

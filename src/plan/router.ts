@@ -1,7 +1,7 @@
 import { cidrText, familyOf, isLinkLocal, linkLocalFromMac, subnetText } from '../domain/address.js';
 import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream, Upstream6 } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
-import { nftMark, nftPorts, serviceInputs } from './nft-text.js';
+import { countChain, nftMark, nftPorts, serviceInputs } from './nft-text.js';
 import { renderNft6 } from './nft6.js';
 
 export interface RouterInput {
@@ -316,6 +316,8 @@ function renderNft(v: {
       ? [`\t\toifname "${NS_LAN}" ip saddr ${v.privateNet} ct status dnat snat to ${v.privateAddress} comment "natns:hairpin"`]
       : []),
     `\t}`,
+    ``,
+    ...countChain(),
     `}`,
     ``,
   );

@@ -2,7 +2,8 @@ import { hostDeviceNames } from '../../src/domain/names.js';
 import { assertInstalledHooksCurrent, ensureLibvirtd, systemCli, virsh } from '../helpers/libvirt.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { networkXml } from '../helpers/xml.js';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -81,4 +82,34 @@ test("a running libvirt network that is not natns's, with a name natns would ref
   expect((await virsh('net-start', name)).exitCode).toBe(0);
   const repaired = await systemCli(['check', '--repair']);
   expect({ code: repaired.exitCode, err: repaired.stderr }).toEqual({ code: 0, err: '' });
+});
+
+test("with natns agent running, libvirt's hook calls are served by it: the network starts and stops as with the hooks alone", async () => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NATNS_')));
+  const status = async () => JSON.parse((await systemCli(['agent', 'status', '--json'])).stdout) as { running: boolean; pid: number | null };
+  // An agent this machine already runs serves the calls just as well; otherwise the test runs one.
+  const own = (await status()).running ? undefined : execa('natns', ['agent'], { env, extendEnv: false, reject: false });
+  try {
+    for (let i = 0; i < 100 && !(await status()).running; i++) await new Promise((r) => setTimeout(r, 50));
+    const { pid } = await status();
+    expect(pid).toEqual(expect.any(Number));
+    const provider = await sb.bridge('pb');
+    const net = sb.network('ag');
+    const upstream = `<natns:upstream bridge="${provider}" address="198.51.100.121" prefix="24" gateway="198.51.100.1"/><natns:dhcp start="10.0.0.100" end="10.0.0.199"/>`;
+    await defineNetwork(networkXml({ name: net.name, uuid: net.uuid, bridge: sb.name('ab'), upstream }), net.name);
+    const started = await virsh('net-start', net.name);
+    expect({ code: started.exitCode, err: started.stderr }).toEqual({ code: 0, err: '' });
+    const list = JSON.parse((await systemCli(['list', '--json'])).stdout) as { network: string; state: string }[];
+    expect(list.find((m) => m.network === net.name)).toMatchObject({ state: 'up' });
+    expect((await virsh('net-destroy', net.name)).exitCode).toBe(0);
+    expect(await sb.leftovers()).toEqual([]);
+    // Every hook event of this network was logged by the agent's process.
+    const events = readFileSync('/var/log/natns/natns.log', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { network?: string; message: string; pid: number })
+      .filter((l) => l.network === net.name);
+    expect(events.map((e) => e.message)).toEqual(['network start begin', 'network started begin', 'network stopped end']);
+    expect(new Set(events.map((e) => e.pid))).toEqual(new Set([pid]));
+  } finally {
+    own?.kill('SIGTERM');
+    await own;
+  }
 });

@@ -124,6 +124,11 @@ exec sleep infinity`;
     return execa('nsenter', [this.mountNs, 'virsh', '-c', 'qemu:///system', ...args], { reject: false, all: true });
   }
 
+  /** A command in this libvirtd's mount namespace (its /etc/libvirt is a tmpfs of its own). */
+  async exec(file: string, ...args: string[]) {
+    return execa('nsenter', [this.mountNs, file, ...args], { reject: false, all: true });
+  }
+
   /** The natns command where this libvirtd is the system's. */
   async cli(args: string[]) {
     return execa('nsenter', [this.mountNs, process.execPath, CLI, ...args], { reject: false, env: { ...this.sb.env, NATNS_LIBVIRT_URI: 'qemu:///system' } });

@@ -3,7 +3,7 @@ import { TARGETS, hookFigures, judge, summary, verdicts, type Measured, type Ver
 
 // Figures shaped as the measuring parts return them (numbers from earlier runs on this machine).
 const full = (): Measured => ({
-  virshStart: { rounds: 10, libvirtNat: { startMs: 260, destroyMs: 477 }, natns: { startMs: 350, destroyMs: 448 }, hooksMatchBuild: true, hookIgnoredMs: 36.7 },
+  virshStart: { rounds: 10, libvirtNat: { startMs: 260, destroyMs: 477 }, natns: { startMs: 350, destroyMs: 448 }, hooksAlone: { startMs: 520, destroyMs: 490, libvirtNat: { startMs: 260, destroyMs: 477 } }, agent: { rssMiB: 70.2, idleCpuPercent: 0 }, hooksMatchBuild: true, hookIgnoredMs: 36.7 },
   dataplane: {
     seconds: 5, rounds: 5,
     natns: { gbps1: 10.4, gbps4: 10.9, rttMs: 0.062, connPerS: 2625 },
@@ -25,9 +25,9 @@ describe('verdict rows', () => {
   test('one row per performance target, in the targets order', () => {
     expect(verdicts(full()).map((r) => r.id)).toEqual([
       'virshStart', 'virshDestroy', 'throughput1', 'throughput4', 'connRate', 'pingRtt',
-      'oneToOneIn', 'oneToOneOut', 'startAtN', 'listAtN', 'memPerRouter', 'ipv6', 'failover', 'agentRss',
+      'oneToOneIn', 'oneToOneOut', 'startAtN', 'listAtN', 'memPerRouter', 'ipv6', 'failover', 'agentRss', 'agentIdle',
     ]);
-    expect(TARGETS).toHaveLength(14);
+    expect(TARGETS).toHaveLength(15);
   });
 
   test('ratios against the baseline of the same run, judged against each target', () => {
@@ -65,16 +65,26 @@ describe('verdict rows', () => {
 
   test('rows without a measurement yet say so and are no failures', () => {
     const r = byId(verdicts(full()));
-    for (const id of ['failover', 'agentRss']) {
-      expect(r[id]).toMatchObject({ status: 'not measured', note: 'not measured yet' });
-      expect(r[id]!.value).toBeUndefined();
-    }
+    expect(r.failover).toMatchObject({ status: 'not measured', note: 'not measured yet' });
+    expect(r.failover!.value).toBeUndefined();
+  });
+
+  test("the agent's memory and idle CPU are judged against their bounds", () => {
+    const r = byId(verdicts(full()));
+    expect(r.agentRss).toMatchObject({ value: 70.2, status: 'missed', target: '≤ 60.0' });
+    expect(r.agentIdle).toMatchObject({ value: 0, status: 'met' });
+  });
+
+  test('natns start and stop are judged with the agent, the hooks alone said beside them', () => {
+    const r = byId(verdicts(full()));
+    expect(r.virshStart!.note).toMatch(/^with natns agent; hooks alone 520 ms \(2\.00×\); the baseline includes 2 runs/);
+    expect(r.virshDestroy!.note).toMatch(/^with natns agent; hooks alone 490 ms \(1\.03×\)/);
   });
 
   test('the libvirt rows say what the natns hook adds to the baseline', () => {
     const r = byId(verdicts(full()));
-    expect(r.virshStart!.note).toBe('the baseline includes 2 runs of the natns hook ignoring it (36.7 ms each)');
-    expect(r.virshDestroy!.note).toBe('the baseline includes 1 run of the natns hook ignoring it (36.7 ms each)');
+    expect(r.virshStart!.note).toMatch(/; the baseline includes 2 runs of the natns hook ignoring it \(36\.7 ms each\)$/);
+    expect(r.virshDestroy!.note).toMatch(/; the baseline includes 1 run of the natns hook ignoring it \(36\.7 ms each\)$/);
     const m = full();
     m.virshStart!.hooksMatchBuild = false;
     expect(byId(verdicts(m)).virshStart!.note).toMatch(/installed hooks differ from this build/);
@@ -141,7 +151,7 @@ describe('judging', () => {
 
 describe('summary and table', () => {
   test('counts met, missed, not measured and reported rows', () => {
-    expect(summary(verdicts(full()))).toBe('3 of 11 targets met, 8 missed; 2 not measured, 1 reported only');
+    expect(summary(verdicts(full()))).toBe('4 of 13 targets met, 9 missed; 1 not measured, 1 reported only');
   });
 
   test('the Markdown table has a header and one padded line per row, every label in it', () => {

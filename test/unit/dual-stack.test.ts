@@ -204,6 +204,12 @@ describe('dual-stack plan', () => {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
 \t\toifname "wan" ip6 saddr fd00::/64 snat to 2001:db8:100::100 comment "natns:snat"
 \t}
+
+\tchain count {
+\t\ttype filter hook forward priority filter - 1; policy accept;
+\t\tiifname "lan" oifname "wan" counter comment "natns:count-out"
+\t\tiifname "wan" oifname "lan" counter comment "natns:count-in"
+\t}
 }
 `);
   });

@@ -110,6 +110,12 @@ describe('forwards in the nft table', () => {
 \t\toifname "wan" ip saddr 10.0.0.0/24 snat to 198.51.100.101 comment "natns:snat"
 \t\toifname "lan" ip saddr 10.0.0.0/24 ct status dnat snat to 10.0.0.1 comment "natns:hairpin"
 \t}
+
+\tchain count {
+\t\ttype filter hook forward priority filter - 1; policy accept;
+\t\tiifname "lan" oifname "wan" counter comment "natns:count-out"
+\t\tiifname "wan" oifname "lan" counter comment "natns:count-in"
+\t}
 }
 `);
   });

@@ -10,7 +10,7 @@ import { child, parseXml } from '../../src/libvirt/xml.js';
 
 describe('xml templates', () => {
   test('the network template renders a natns network that natns itself accepts', () => {
-    const xml = renderTemplate('network', { name: 'n1', bridge: 'virbr7', privateAddress: '10.0.0.1', privatePrefix: 24, pool: 'default', extra: '<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>' });
+    const xml = renderTemplate('network', { name: 'n1', bridge: 'virbr7', privateAddress: '10.0.0.1', privatePrefix: 24, upstream: 'pool="default"', extra: '<natns:dhcp start="10.0.0.100" end="10.0.0.199"/>' });
     const net = readNetwork(child(parseXml(xml.replace('<name>', '<uuid>5a2f8e8c-3b7d-4f43-9c61-0d2b8e4f1a10</uuid><name>'), 't'), 'network')!);
     expect(net).toMatchObject({ name: 'n1', bridge: 'virbr7', spec: { upstream: { kind: 'pool', pool: 'default' }, dhcp: { start: '10.0.0.100', end: '10.0.0.199' } } });
     expect(xml).toContain('<natns:dhcp start="10.0.0.100"');

@@ -67,6 +67,12 @@ table ip natns {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
 \t\toifname "wan" ip saddr 10.0.0.0/24 snat to 198.51.100.101 comment "natns:snat"
 \t}
+
+\tchain count {
+\t\ttype filter hook forward priority filter - 1; policy accept;
+\t\tiifname "lan" oifname "wan" counter comment "natns:count-out"
+\t\tiifname "wan" oifname "lan" counter comment "natns:count-in"
+\t}
 }
 `);
   });
