@@ -47,7 +47,7 @@ module.exports = {
       comment: 'every src/ folder is a layer above: add a new one to LAYERS',
       severity: 'error',
       from: { path: '^src/' },
-      to: { path: '^src/', pathNot: `^src/(${LAYERS.join('|')})/|\\.(xml|sh)$` },
+      to: { path: '^src/', pathNot: `^src/(${LAYERS.join('|')})/|\\.(xml|sh|py)$` },
     },
     {
       name: 'shipped-code-never-imports-tests-or-bench',

@@ -17,7 +17,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['@unraid/libvirt'],
-  loader: { '.xml': 'text', '.sh': 'text' },
+  loader: { '.xml': 'text', '.sh': 'text', '.py': 'text' },
   define: { NATNS_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __natnsRequire } from 'node:module'; const require = __natnsRequire(import.meta.url);",
@@ -46,7 +46,7 @@ await build({
   minify: true,
   sourcemap: 'linked',
   external: ['@unraid/libvirt'],
-  loader: { '.xml': 'text', '.sh': 'text' },
+  loader: { '.xml': 'text', '.sh': 'text', '.py': 'text' },
   logLevel: 'warning',
 });
 chmodSync('dist/natns.mjs', 0o755);

@@ -7,3 +7,7 @@ declare module '*.sh' {
   const text: string;
   export default text;
 }
+declare module '*.py' {
+  const text: string;
+  export default text;
+}

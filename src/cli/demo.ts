@@ -1,8 +1,9 @@
 import { realpathSync } from 'node:fs';
 import { FORWARD_PORT, GUEST_IP, LAB_SUBNET, LAB_SUBNET6, Lab, type GuestProbe } from '../lab/lab.js';
-import { table } from './output.js';
+import { stateColour, table } from './output.js';
 import { mapping, upstream6Text } from './list.js';
 import { makeContext } from '../core/context.js';
+import { quickStates } from '../core/status.js';
 
 export function demoLab(progress?: (line: string) => void): Lab {
   return new Lab({
@@ -29,15 +30,19 @@ export async function run(options: { keep?: boolean; down?: boolean }): Promise<
     await lab.up();
     const probes = await lab.waitForGuests();
     const ctx = makeContext();
-    const rows = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-')).map((r) => mapping(r, ctx));
-    process.stdout.write('\nMappings (natns list):\n');
+    const records = ctx.records.list().filter((r) => r.name.startsWith('natnsdemo-'));
+    const states = await quickStates(records, ctx, Promise.resolve(() => 'active'));
+    const rows = records.map((r) => mapping(r, ctx, states.get(r.uuid)!.state));
+    process.stdout.write(`\nMappings (natns list; both networks' private side is ${rows[0]?.private ?? '?'} and ${rows[0]?.private6 ?? '?'}):\n`);
     process.stdout.write(table(
-      ['NETWORK', 'BRIDGE', 'NAMESPACE', 'PRIVATE', 'UPSTREAM', 'PRIVATE6', 'UPSTREAM6', 'STATE'],
-      // The demo's networks are dual-stack ones.
-      rows.map((m) => [m.network, m.bridge, m.namespace, m.private!, `${m.upstream!.address}/${m.upstream!.prefix}`, m.private6!, upstream6Text(m.upstream6!), m.state]),
+      // In 80 columns: the private sides are the same on both networks (said in the heading).
+      ['NETWORK', 'BRIDGE', 'UPSTREAM', 'UPSTREAM6', 'STATE'],
+      rows.map((m) => [m.network, m.bridge, `${m.upstream!.address}/${m.upstream!.prefix}`, upstream6Text(m.upstream6!), m.state]),
+      { shrink: [0, 1], paint: (i, v) => (i === 4 ? stateColour(v) : undefined) },
     ));
     process.stdout.write(`\nProof (each guest reports on its serial console; the upstream host ${LAB_SUBNET.gateway} / ${LAB_SUBNET6.gateway} answers with the source it saw):\n`);
-    process.stdout.write(table(['GUEST', 'FAMILY', 'PRIVATE', 'PING UPSTREAM', 'UPSTREAM SAW'], proofRows(probes)));
+    // In 80 columns: guests by their number (natnsdemo-guest1 is guest1).
+    process.stdout.write(table(['GUEST', 'FAMILY', 'PRIVATE', 'PING', 'UPSTREAM SAW'], proofRows(probes).map(([g, ...r]) => [g!.replace(/^natnsdemo-/, ''), ...r]), { shrink: [2] }));
     process.stdout.write('\nInbound (the upstream host fetches each network\'s published port, declared in the guest\'s metadata):\n');
     const inbound = [];
     for (const m of rows) inbound.push([`http://${m.upstream!.address}:${FORWARD_PORT}/`, await lab.fetchThroughForward(m.upstream!.address)]);

@@ -19,7 +19,7 @@ export async function list(network: string | undefined, options: { json?: boolea
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  process.stdout.write(table(['NETWORK', 'PROTO', 'UPSTREAM', 'TO', 'OWNER'], rows.map((r) => [r.network, r.proto, r.upstream, r.to, r.owner])));
+  process.stdout.write(table(['NETWORK', 'PROTO', 'UPSTREAM', 'TO', 'OWNER'], rows.map((r) => [r.network, r.proto, r.upstream, r.to, r.owner]), { shrink: [4, 0, 3, 2] }));
   return 0;
 }
 

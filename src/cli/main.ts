@@ -35,13 +35,19 @@ function program(done: (code: number) => void): Command {
     .description('list every network mapping')
     .summary('list every network mapping (--json for scripts)')
     .option('--all-hosts', "every upstream lease of every host sharing the lease store (etcd), networks' and guests' alike; on the file backend, this host's leases")
+    .option('--wide', 'every column (namespace, IPv6 sides, upstream bridge), however wide')
     .addOption(json())
-    .addHelpText('after', '\nColumns: bridge, namespace, private gateway, upstream address, and whether the\n' +
-      'kernel matches (up), holds nothing (down) or differs (drift). --json prints an\n' +
-      'array of {network, uuid, bridge, namespace, private, upstream, state}; with\n' +
-      '--all-hosts, of {host, owner, uuid, kind, address, bridge, pool}.')
+    .addHelpText('after', '\nColumns: bridge, private gateway, upstream address and state; --wide adds the\n' +
+      'namespace, the IPv6 sides and the upstream bridge. Networks libvirt defines but\n' +
+      'does not run are listed too. State, judged as check judges it:\n' +
+      '  up       running, and the router is whole\n' +
+      '  drift    part of the router differs, or a router stands for a stopped network\n' +
+      '  down     it should run, but its router is not there (see natns check)\n' +
+      '  stopped  not running, and nothing of its router is left\n' +
+      '--json prints an array of {network, uuid, bridge, namespace, private, upstream,\n' +
+      'state}; with --all-hosts, of {host, owner, uuid, kind, address, bridge, pool}.')
     .action(function (this: Command) {
-      const o = this.opts<{ allHosts?: boolean; json?: boolean }>();
+      const o = this.opts<{ allHosts?: boolean; json?: boolean; wide?: boolean }>();
       return run(async () => (await import('./list.js')).run(o))();
     });
 

@@ -2,10 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeContext, type Context } from '../core/context.js';
 import { forwardsOf, oneToOneOf, ownerName, publishedAt, targetOf } from '../core/forwards.js';
+import { observeGuestTaps } from '../core/guest-taps.js';
 import { findNetwork } from '../core/lookup.js';
 import { pendingChange } from '../core/network-admin.js';
 import { guestView, unknownName, type GuestView } from '../core/views.js';
-import { inspect } from '../core/status.js';
+import { inspect, presence } from '../core/status.js';
+import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
+import { offBridgeText } from '../plan/guest-taps.js';
+import { mappingState } from '../plan/quick-state.js';
 import { errorText } from '../domain/errors.js';
 import type { NetworkRecord, Proto } from '../domain/model.js';
 import { NFT_TABLE } from '../domain/names.js';
@@ -19,8 +23,11 @@ async function proxyListening(ns: Netns, proto: Proto, port: number): Promise<bo
   return r.exitCode === 0 && r.stdout.trim() !== '';
 }
 
-/** Guests plugged into the network (port-created events), with the address DHCP or a reservation gave them. */
-function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac: string; address?: string }[] {
+/**
+ * Guests plugged into the network (port-created events), with the address DHCP or a reservation
+ * gave them; `attached` says whether the guest's tap is a port of the bridge now.
+ */
+function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac: string; attached: boolean; address?: string }[] {
   const handle = ctx.network(record);
   let leases = new Map<string, string>();
   try {
@@ -29,9 +36,11 @@ function attachedGuests(record: NetworkRecord, ctx: Context): { vm: string; mac:
     // No DHCP on this network.
   }
   const reserved = new Map(ctx.guests.list().flatMap((g) => g.networks.filter((n) => n.network === record.name && n.ip).map((n) => [n.mac, n.ip!] as const)));
+  const taps = observeGuestTaps(handle, record.bridge, ctx.guests.list());
+  const off = new Set([...taps.plug, ...taps.elsewhere, ...taps.gone.map((port) => ({ port }))].map((g) => g.port.port));
   return handle.ports.list().map((p) => {
     const address = leases.get(p.mac) ?? reserved.get(p.mac);
-    return { vm: p.vm, mac: p.mac, ...(address ? { address } : {}) };
+    return { vm: p.vm, mac: p.mac, attached: !off.has(p.port), ...(address ? { address } : {}) };
   }).sort((a, b) => a.vm.localeCompare(b.vm));
 }
 
@@ -65,10 +74,17 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
   }
   const record = findNetwork(ctx, name, 'show');
   const { netns } = ctx.network(record);
-  const m = mapping(record, ctx);
   const found = await inspect(record, ctx);
   const lease = await leaseHolder(record, ctx);
-  const differences = found.changes ? [...found.changes.conflicts, ...found.changes.differences] : [];
+  const handle = ctx.network(record);
+  const taps = found.changes ? observeGuestTaps(handle, record.bridge, ctx.guests.list()) : undefined;
+  const dhcp = found.changes && (record.dhcp || record.private6) ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
+  // What check would report of this network, and the state it makes (show does not ask libvirt).
+  const differences = found.changes ? [
+    ...found.changes.conflicts, ...found.changes.differences, ...(dhcp ? [dhcp] : []),
+    ...[...taps!.plug, ...taps!.elsewhere].map((g) => offBridgeText(record.bridge, g)),
+  ] : [];
+  const m = mapping(record, ctx, mappingState({ libvirt: 'unknown', phase: record.phase, ...presence(record, ctx), differences }));
   const pending = await pendingChange(record.name);
   if (options.json) {
     process.stdout.write(JSON.stringify({
@@ -104,7 +120,7 @@ export async function run(name: string, options: { json?: boolean }): Promise<nu
   out.push(`Differences:     ${differences.length === 0 ? (found.desired ? 'none' : 'not checked (network is down)') : ''}`);
   for (const d of differences) out.push(`  - ${d}`);
   const guests = attachedGuests(record, ctx);
-  out.push('', 'Guests attached:', ...(guests.length ? guests.map((g) => `  ${g.vm}  ${g.mac}  ${g.address ?? 'no address seen'}`) : ['  none']));
+  out.push('', 'Guests attached:', ...(guests.length ? guests.map((g) => `  ${g.vm}  ${g.mac}  ${g.address ?? 'no address seen'}${g.attached ? '' : `  OFF THE BRIDGE ${record.bridge}`}`) : ['  none']));
   if (record.tproxy) {
     const t = record.tproxy;
     const listening = netns.exists() && (await proxyListening(netns, t.proto, t.toPort));

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InputError, NatnsError } from '../domain/errors.js';
 import {
   broadcastAddress, compareAddresses, contains, isLinkLocal, networkAddress, parseAddress, parseCidr, parsePrefixLength, subnetText,
@@ -9,6 +9,7 @@ import {
 import { printable } from '../domain/text.js';
 import { validateHostName, validateIfName, validatePoolName } from '../domain/validate.js';
 import { assertTrusted } from '../sys/trust.js';
+import { validateConfig, type RawConfig, type RawPool } from './schema.js';
 
 /** An upstream address pool: addresses first..last on `bridge`, reached through `gateway`. */
 export interface PoolConfig {
@@ -54,24 +55,17 @@ export interface HostConfig {
   vxlanLocal?: string;
 }
 
-const TOP_KEYS = ['host', 'ipam', 'pools', 'vxlanLocal'];
-
 export function parseConfig(json: string, source: string): HostConfig {
-  let raw: unknown;
+  let parsed: unknown;
   try {
-    raw = JSON.parse(json);
+    parsed = JSON.parse(json);
   } catch (err) {
     throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`);
   }
-  if (!isObject(raw)) throw new InputError(`${source} must hold a JSON object like {"pools": {...}}`);
-  const unknownKeys = Object.keys(raw).filter((k) => !TOP_KEYS.includes(k));
-  if (unknownKeys.length > 0) {
-    throw new InputError(`${source}: unknown setting(s) ${unknownKeys.map(printable).join(', ')} (known: ${TOP_KEYS.join(', ')})`);
-  }
+  // The shape first (types, known keys, allowed values: schema.ts), then what needs arithmetic.
+  const raw = validateConfig(parsed, source);
   const pools = new Map<string, PoolConfig>();
-  const rawPools = raw.pools ?? {};
-  if (!isObject(rawPools)) throw new InputError(`${source}: "pools" must be an object of named pools`);
-  for (const [name, value] of Object.entries(rawPools)) {
+  for (const [name, value] of Object.entries(raw.pools ?? {})) {
     pools.set(name, parsePool(name, value, `${source}: pool "${printable(name)}"`));
   }
   let host: string;
@@ -81,14 +75,10 @@ export function parseConfig(json: string, source: string): HostConfig {
       throw new InputError(`${source}: this machine's host name '${printable(host)}' cannot name it in leases; set "host" to a name of letters, digits, '.', '_' or '-'`);
     }
   } else {
-    if (typeof raw.host !== 'string') throw new InputError(`${source}: "host" must be a string, like "kvm-a"`);
     host = validateHostName(raw.host, `${source}: "host"`);
   }
   let vxlanLocal: string | undefined;
-  if (raw.vxlanLocal !== undefined) {
-    if (typeof raw.vxlanLocal !== 'string') throw new InputError(`${source}: "vxlanLocal" must be this host's VXLAN address as a string, like "192.0.2.11"`);
-    vxlanLocal = parseAddress(raw.vxlanLocal, `${source}: "vxlanLocal"`);
-  }
+  if (raw.vxlanLocal !== undefined) vxlanLocal = parseAddress(raw.vxlanLocal, `${source}: "vxlanLocal"`);
   return { host, ipam: parseIpam(raw.ipam, `${source}: "ipam"`), pools, ...(vxlanLocal ? { vxlanLocal } : {}) };
 }
 
@@ -101,32 +91,10 @@ function isHostName(name: string): boolean {
   }
 }
 
-function parseIpam(value: unknown, where: string): IpamConfig {
-  if (value === undefined) return { backend: 'files' };
-  if (!isObject(value)) throw new InputError(`${where} must be an object like {"backend": "etcd", "endpoints": [...]}`);
-  if (value.backend === 'files' || value.backend === undefined) {
-    const extra = Object.keys(value).filter((k) => k !== 'backend');
-    if (extra.length > 0) throw new InputError(`${where}: ${extra.map(printable).join(', ')} only apply to "backend": "etcd"`);
-    return { backend: 'files' };
-  }
-  if (value.backend !== 'etcd') throw new InputError(`${where}: "backend" must be "files" or "etcd" (got ${printable(JSON.stringify(value.backend))})`);
-  const known = ['backend', 'endpoints', 'prefix', 'tls', 'timeout'];
-  const extra = Object.keys(value).filter((k) => !known.includes(k));
-  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')} (known: ${known.join(', ')})`);
-  const raw = value.endpoints;
-  if (!Array.isArray(raw) || raw.length === 0) {
-    throw new InputError(`${where}: "endpoints" must list etcd's client URLs, like ["https://etcd1.example:2379"]`);
-  }
-  const endpoints = raw.map((e, i) => parseEndpoint(e, `${where}: endpoint ${i + 1}`));
-  const prefix = value.prefix ?? '/natns/';
-  if (typeof prefix !== 'string' || !/^\/[\x21-\x7e]{0,126}\/$|^\/$/.test(prefix)) {
-    throw new InputError(`${where}: "prefix" must start and end with '/' and hold no spaces, like "/natns/" (got ${printable(JSON.stringify(prefix))})`);
-  }
-  const timeout = value.timeout ?? 3;
-  if (typeof timeout !== 'number' || !(timeout >= 0.1 && timeout <= 60)) {
-    throw new InputError(`${where}: "timeout" must be a number of seconds from 0.1 to 60 (got ${printable(JSON.stringify(timeout))})`);
-  }
-  const config: EtcdConfig = { backend: 'etcd', endpoints, prefix, timeoutMs: Math.round(timeout * 1000) };
+function parseIpam(value: RawConfig['ipam'], where: string): IpamConfig {
+  if (value === undefined || value.backend === 'files') return { backend: 'files' };
+  const endpoints = value.endpoints.map((e, i) => parseEndpoint(e, `${where}: endpoint ${i + 1}`));
+  const config: EtcdConfig = { backend: 'etcd', endpoints, prefix: value.prefix ?? '/natns/', timeoutMs: Math.round((value.timeout ?? 3) * 1000) };
   if (value.tls !== undefined) config.tls = parseTls(value.tls, endpoints, `${where}: "tls"`);
   return config;
 }
@@ -148,35 +116,21 @@ function parseEndpoint(value: unknown, where: string): string {
   return url.origin;
 }
 
-function parseTls(value: unknown, endpoints: string[], where: string): { ca?: string; cert?: string; key?: string } {
-  if (!isObject(value)) throw new InputError(`${where} must be an object like {"ca": "/etc/natns/etcd-ca.pem", "cert": "...", "key": "..."}`);
-  const known = ['ca', 'cert', 'key'];
-  const extra = Object.keys(value).filter((k) => !known.includes(k));
-  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')} (known: ca, cert, key)`);
-  const tls: { ca?: string; cert?: string; key?: string } = {};
-  for (const key of known as ('ca' | 'cert' | 'key')[]) {
-    const path = value[key];
-    if (path === undefined) continue;
-    if (typeof path !== 'string' || !isAbsolute(path)) throw new InputError(`${where}: "${key}" must be the absolute path of a PEM file`);
-    tls[key] = path;
-  }
+function parseTls(tls: { ca?: string; cert?: string; key?: string }, endpoints: string[], where: string): { ca?: string; cert?: string; key?: string } {
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InputError(`${where}: "cert" and "key" go together: give both or neither`);
   const plain = endpoints.find((e) => e.startsWith('http:'));
   if (plain) throw new InputError(`${where} is set but endpoint ${plain} is plain http; use https:// endpoints with TLS`);
-  return tls;
+  return Object.fromEntries(Object.entries(tls).filter(([, path]) => path !== undefined));
 }
 
-function parsePool(name: string, value: unknown, where: string): PoolConfig {
+function parsePool(name: string, value: RawPool, where: string): PoolConfig {
   validatePoolName(name, where);
-  if (!isObject(value)) throw new InputError(`${where} must be an object`);
-  const str = (key: string): string => {
+  const str = (key: 'bridge' | 'subnet' | 'gateway' | 'first' | 'last'): string => {
     const v = value[key];
-    if (typeof v !== 'string') throw new InputError(`${where} needs "${key}" as a string`);
+    // first and last may be left out only by a prefix pool.
+    if (v === undefined) throw new InputError(`${where}: "${key}" is missing: give the range's ${key} address, like "198.51.100.${key === 'first' ? 100 : 199}"`);
     return v;
   };
-  const known = new Set(['bridge', 'subnet', 'gateway', 'first', 'last', 'hostAccess', 'prefixLength']);
-  const extra = Object.keys(value).filter((k) => !known.has(k));
-  if (extra.length > 0) throw new InputError(`${where}: unknown key(s) ${extra.map(printable).join(', ')}`);
   const bridge = validateIfName(str('bridge'), `${where} bridge`);
   // The subnet says the pool's family; every other address must be of it.
   const family = str('subnet').includes(':') ? 'ipv6' : 'ipv4';
@@ -220,7 +174,6 @@ function parsePool(name: string, value: unknown, where: string): PoolConfig {
     }
   }
   const hostAccess = value.hostAccess ?? 'deny';
-  if (hostAccess !== 'deny' && hostAccess !== 'allow') throw new InputError(`${where}: "hostAccess" must be "deny" or "allow"`);
   return { name, bridge, subnet, gateway, first, last, hostAccess, ...(prefixLength !== undefined ? { prefixLength } : {}) };
 }
 
@@ -281,6 +234,3 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

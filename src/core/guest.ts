@@ -144,7 +144,11 @@ export async function stopGuest(guest: { uuid: string; name: string }, ctx: Cont
     const errors: string[] = [];
     for (const n of record.networks) {
       const net = ctx.records.findByName(n.network);
-      if (net) await refreshNetwork(net, ctx).catch((err: Error) => errors.push(`${n.network}: ${err.message}`));
+      if (!net) continue;
+      // Port records natns restored from this guest's record: libvirt sends no port event for them.
+      const { ports } = ctx.network(net);
+      for (const key of ports.keys().filter((k) => k.startsWith(`guest-${guest.uuid}-`))) ports.remove(key);
+      await refreshNetwork(net, ctx).catch((err: Error) => errors.push(`${n.network}: ${err.message}`));
     }
     // The kernel refused, not the input: exit 1, not 2.
     if (errors.length) throw new NatnsError(`guest ${guest.name}: could not withdraw its forwards from ${errors.join('; ')}`);

@@ -7,7 +7,7 @@ import { paths } from '../sys/paths.js';
 import type { Context } from './context.js';
 import { forwardsOf } from './forwards.js';
 import { poolUsage } from './pools.js';
-import { quickState } from './status.js';
+import { quickStates } from './status.js';
 import { dhcpLeases } from './views.js';
 
 /** Hook durations (seconds): a start is tens of milliseconds, a slow one a second or more. */
@@ -81,7 +81,9 @@ export function hookEvents(logText: string): { ok: Map<string, number[]>; counts
 export async function collectMetrics(ctx: Context): Promise<Family[]> {
   const records = ctx.records.list();
   const fam = (name: string, type: Family['type'], help: string): Family => ({ name, type, help, samples: [] });
-  const state = fam('natns_network_state', 'gauge', 'the router as natns list sees it: 1 for the state it is in (up, drift, down), with its upstream address');
+  const state = fam('natns_network_state', 'gauge', 'the router as natns list sees it: 1 for the state it is in (up, drift, down, stopped), with its upstream address');
+  // As natns list judges them, from natns's own records (metrics does not ask libvirt).
+  const states = await quickStates(records, ctx, Promise.resolve(() => 'unknown'));
   const bytes = fam('natns_network_bytes_total', 'counter', 'bytes through the router, out (guests to upstream) and in (upstream to guests), from counters on natns\'s own nft rules');
   const packets = fam('natns_network_packets_total', 'counter', 'packets through the router, out and in, from counters on natns\'s own nft rules');
   const ctEntries = fam('natns_network_conntrack_entries', 'gauge', 'connection tracking entries in the router\'s namespace');
@@ -90,8 +92,8 @@ export async function collectMetrics(ctx: Context): Promise<Family[]> {
   const leases = fam('natns_network_dhcp_leases', 'gauge', 'leases in the network\'s dnsmasq lease file');
   for (const record of records) {
     const net: Labels = { network: record.name };
-    const s = quickState(record, ctx);
-    for (const st of ['up', 'drift', 'down']) state.samples.push({ labels: { ...net, upstream: upstreamText(record) || '-', state: st }, value: s === st ? 1 : 0 });
+    const s = states.get(record.uuid)?.state;
+    for (const st of ['up', 'drift', 'down', 'stopped']) state.samples.push({ labels: { ...net, upstream: upstreamText(record) || '-', state: st }, value: s === st ? 1 : 0 });
     forwards.samples.push({ labels: net, value: forwardsOf(ctx, record).length });
     leases.samples.push({ labels: net, value: dhcpLeases(ctx, record).leases.length });
     if (!ctx.network(record).netns.exists()) continue;

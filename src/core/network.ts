@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { InputError, NatnsError, withContext } from '../domain/errors.js';
+import { errorText, InputError, NatnsError, withContext } from '../domain/errors.js';
 import { cidrText, familyOf, subnetText } from '../domain/address.js';
 import { upstreamBridgeOf, upstreamText, type AdminForward, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
@@ -16,6 +16,7 @@ import { checkpoint } from '../sys/checkpoint.js';
 import { admitBridges, admitFixedAddress, admitLease } from './admission.js';
 import type { Context, NetworkHandle } from './context.js';
 import { forwardsOf, oneToOneOf, reservationsOf } from './forwards.js';
+import { plugGuestTaps } from './guest-taps.js';
 import { agentPidFile, liveAgent, readRole, writeRole, type Role } from './role.js';
 
 /** What a network holds upstream: its IPv4 lease, and its IPv6 one when it is dual-stack. */
@@ -175,6 +176,20 @@ export interface StartResult {
   record: NetworkRecord;
   desired: DesiredRouter;
   changes: RouterChanges;
+  /** Guest interfaces plugged back into the bridge (a line each), and why some could not be. */
+  guests: { plugged: string[]; error?: string };
+}
+
+/**
+ * After the router: running guests' taps back into the network's bridge. A failure here is
+ * reported, never a reason to take the router down (check keeps reporting the loose tap).
+ */
+async function reattachGuests(handle: NetworkHandle, bridge: string, ctx: Context, forgetGone: boolean): Promise<StartResult['guests']> {
+  try {
+    return { plugged: await plugGuestTaps(handle, bridge, ctx.guests.list(), { forgetGone }) };
+  } catch (err) {
+    return { plugged: [], error: errorText(err) };
+  }
 }
 
 /** Build (or converge) the router. On failure everything it made is removed again. */
@@ -193,7 +208,7 @@ export async function startNetwork(net: NetworkSpec, ctx: Context): Promise<Star
       const { desired, changes } = await buildRouter(net, leases, ctx);
       checkpoint();
       const record = ctx.records.write(recordOf(net, leases, 'running'));
-      return { record, desired, changes };
+      return { record, desired, changes, guests: await reattachGuests(handle, net.bridge, ctx, true) };
     } catch (err) {
       const cleanup = await teardown(handle).then(() => undefined, (e: unknown) => e);
       try {
@@ -251,7 +266,8 @@ export async function repairNetwork(net: NetworkSpec, ctx: Context, seen: string
       unchangedSince(ctx, net.uuid, seen);
       const leases = await reserve(net, ctx);
       const record = ctx.records.write(recordOf(net, leases, 'running'));
-      return { record, ...(await buildRouter(net, leases, ctx)) };
+      const built = await buildRouter(net, leases, ctx);
+      return { record, ...built, guests: await reattachGuests(handle, net.bridge, ctx, false) };
     } catch (err) {
       const wrapped = withContext(`network '${net.name}'`, err);
       if (err instanceof DnsmasqError) wrapped.message += "; the router is left up without DHCP: fix that and run 'natns check --repair' again";
@@ -377,8 +393,8 @@ export async function stopNetwork(net: { name: string; uuid: string }, ctx: Cont
     await teardown(handle);
     checkpoint();
     removeNftFile(handle.nftFile);
-    // Every guest interface left the network with it.
-    rmSync(handle.ports.dir, { recursive: true, force: true });
+    // The port records stay: libvirt sends no port event when the network goes, and its guests
+    // keep running with their taps loose, to be plugged into the new bridge at the next start.
     ctx.records.setPhase(net.uuid, 'stopped');
   });
 }
@@ -405,6 +421,7 @@ export async function releaseNetwork(record: NetworkRecord, ctx: Context, option
     if (record.lease6) await ctx.ipam.release(record.lease6, record.uuid);
     removeNftFile(handle.nftFile);
     rmSync(handle.dhcpDir, { recursive: true, force: true });
+    rmSync(handle.ports.dir, { recursive: true, force: true });
     ctx.adminForwards.remove(record.uuid);
     ctx.records.remove(record.uuid);
     return { adminForwards };

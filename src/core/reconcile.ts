@@ -1,18 +1,21 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorText, NatnsError } from '../domain/errors.js';
-import { upstreamBridgeOf, upstreamText, type Lease, type NetworkRecord } from '../domain/model.js';
+import { upstreamBridgeOf, upstreamText, type Lease, type NetworkRecord, type NetworkSpec } from '../domain/model.js';
 import { hostDeviceNames, isNatnsHostDevice, NAMESPACE_PREFIX, namespaceName } from '../domain/names.js';
 import { dnsmasqAbsence } from '../kernel/dnsmasq.js';
 import { hostForwardDrops } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { linkExists, namespaceExists } from '../kernel/sysfs.js';
 import { readNetwork } from '../libvirt/network-xml.js';
-import { virsh } from '../libvirt/virsh.js';
+import { libvirtUri, virsh } from '../libvirt/virsh.js';
 import { child, parseXml } from '../libvirt/xml.js';
+import { offBridgeText } from '../plan/guest-taps.js';
 import { badFileText } from '../sys/bad-files.js';
 import { paths } from '../sys/paths.js';
+import { run } from '../sys/run.js';
 import type { Context, NetworkHandle } from './context.js';
+import { observeGuestTaps } from './guest-taps.js';
 import { releaseNetwork, repairNetwork, stopNetwork } from './network.js';
 import { salvage, scanState } from './salvage.js';
 import { inspect } from './status.js';
@@ -42,8 +45,11 @@ export interface LibvirtNetworks {
 }
 
 export async function libvirtNetworks(): Promise<LibvirtNetworks> {
-  const [active, inactive] = await Promise.all([libvirtUuids(['net-list', '--uuid']), libvirtUuids(['net-list', '--uuid', '--inactive'])]);
-  return { active, inactive };
+  // One virsh process, one connection: both lists, told apart by a line virsh echoes between them.
+  const out = await virsh(['net-list --uuid ; echo natns-split ; net-list --uuid --inactive'], 'ask libvirt (virsh net-list)');
+  const [active = '', inactive = ''] = out.split('\nnatns-split\n');
+  const uuids = (text: string) => new Set(text.split('\n').map((l) => l.trim().toLowerCase()).filter((l) => /^[0-9a-f-]{36}$/.test(l)));
+  return { active: uuids(active), inactive: uuids(inactive) };
 }
 
 /**
@@ -98,7 +104,8 @@ async function checkNetwork(record: NetworkRecord, ctx: Context, libvirt: 'activ
   }
   const found = await inspect(record, ctx);
   if (!found.changes) return [`the network should be running but its bridge ${record.bridge} or ${upstreamBridgeOf(record)} is gone`];
-  const out = [...found.changes.conflicts, ...found.changes.differences];
+  const taps = observeGuestTaps(handle, record.bridge, ctx.guests.list());
+  const out = [...found.changes.conflicts, ...found.changes.differences, ...[...taps.plug, ...taps.elsewhere].map((g) => offBridgeText(record.bridge, g))];
   const dhcp = record.dhcp || record.private6 ? dnsmasqAbsence(handle.dhcpDir, handle.names.namespace) : undefined;
   if (dhcp) out.push(dhcp);
   return out;
@@ -207,6 +214,8 @@ export async function repair(ctx: Context, only?: string, options: { dryRun?: bo
       if (!spec || !wanted(spec)) return undefined;
       if (dryRun) return wouldConverge(spec.name, known, ctx);
       const result = await repairNetwork(spec, ctx, seen.get(uuid));
+      actions.push(...result.guests.plugged);
+      if (result.guests.error) errors.push(`network '${spec.name}': ${result.guests.error}`);
       const n = result.changes.differences.length;
       const done = [...(n ? [`${n} difference${n === 1 ? '' : 's'} repaired`] : []), ...(result.dnsmasq === 'started' ? ['dnsmasq started'] : [])];
       return done.length ? `converged network ${spec.name} (${done.join(', ')})` : undefined;
@@ -244,7 +253,7 @@ async function wouldConverge(name: string, record: NetworkRecord | undefined, ct
   if (!record) return `would build the router of network ${name} (natns holds no record of it)`;
   const found = await inspect(record, ctx);
   if (!found.changes) return `would build the router of network ${name} (its bridges are not both present)`;
-  const n = found.changes.conflicts.length + found.changes.differences.length;
+  const n = found.changes.conflicts.length + found.changes.differences.length + observeGuestTaps(ctx.network(record), record.bridge, ctx.guests.list()).plug.length;
   return n ? `would converge network ${name} (${n} difference${n === 1 ? '' : 's'})` : undefined;
 }
 
@@ -252,6 +261,28 @@ async function libvirtSpec(uuid: string, flags: string[] = []) {
   const xml = await virsh(['net-dumpxml', ...flags, uuid], `read network ${uuid}`);
   const node = child(parseXml(xml, `network ${uuid}`), 'network');
   return node ? readNetwork(node).spec : undefined;
+}
+
+/**
+ * The natns networks among these (libvirt's persistent definitions), read by one virsh process
+ * however many there are: virsh runs commands separated by ';' in one connection. A network
+ * undefined meanwhile is left out.
+ */
+export async function libvirtSpecs(uuids: string[]): Promise<NetworkSpec[]> {
+  const valid = uuids.filter((u) => /^[0-9a-f-]{36}$/.test(u));
+  if (valid.length === 0) return [];
+  const r = await run('virsh', ['-c', libvirtUri(), valid.map((u) => `net-dumpxml --inactive ${u}`).join(' ; ')]);
+  const specs: NetworkSpec[] = [];
+  for (const doc of r.stdout.split('</network>').slice(0, -1)) {
+    try {
+      const node = child(parseXml(`${doc.slice(doc.indexOf('<network'))}</network>`, 'network from libvirt'), 'network');
+      const spec = node ? readNetwork(node).spec : undefined;
+      if (spec) specs.push(spec);
+    } catch {
+      // Not natns's to judge: a network whose metadata natns refuses shows up at its start.
+    }
+  }
+  return specs;
 }
 
 async function libvirtUuids(args: string[]): Promise<Set<string>> {

@@ -34,7 +34,12 @@ export async function runNetworkHook(argv: string[], stdin: string, stderr: Stde
     } else if (event === 'started begin') {
       try {
         const result = await startNetwork(net, ctx);
-        done(event, net, started, { upstream: upstreamText(result.record), changes: result.changes.differences.length });
+        // A guest left off the bridge is the log's and check's to tell; the router itself is up.
+        if (result.guests.error) log().error(result.guests.error, { hook: 'network', network: net.name, event });
+        done(event, net, started, {
+          upstream: upstreamText(result.record), changes: result.changes.differences.length,
+          ...(result.guests.plugged.length ? { plugged: result.guests.plugged } : {}),
+        });
       } catch (err) {
         await dropBridgeAfterFailedStart(net.bridge).catch((e: unknown) => {
           log().error('could not remove bridge after failed start', { network: net.name, error: errorText(e) });

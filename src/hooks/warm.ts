@@ -1,3 +1,4 @@
+import { parseConfig } from '../config/config.js';
 import { readDomain } from '../libvirt/domain-xml.js';
 import { readNetworkHookCall } from '../libvirt/hook-input.js';
 import { child, parseXml } from '../libvirt/xml.js';
@@ -35,5 +36,7 @@ export async function warmHookCode(): Promise<void> {
     network: net.name, namespace: desired.namespace, dir: '/nonexistent', private: net.private!,
     range: net.dhcp!, reservations: guest.networks.map((n) => ({ mac: n.mac, ip: n.ip! })),
   });
+  // The config's schema check (valibot) runs in every hook that leases.
+  parseConfig(JSON.stringify({ host: 'warm', pools: { default: { bridge: 'br0', subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199' } } }), 'warm-up');
   await run('true', []);
 }

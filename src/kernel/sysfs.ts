@@ -50,3 +50,30 @@ export function bridgePorts(name: string): string[] {
 export function namespaceExists(name: string): boolean {
   return existsSync(`/run/netns/${name}`);
 }
+
+/**
+ * The host's tap devices (tun_flags marks a tun/tap device) whose MAC passes `wanted`, with
+ * their master. `wanted` is asked before anything else is read: a host with thousands of
+ * routers has thousands of devices and few taps of interest.
+ */
+export function taps(wanted: (mac: string) => boolean): { name: string; mac: string; master?: string }[] {
+  const out: { name: string; mac: string; master?: string }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(SYS);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    let mac: string;
+    try {
+      mac = readFileSync(`${SYS}/${name}/address`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (!wanted(mac) || !existsSync(`${SYS}/${name}/tun_flags`)) continue;
+    const master = linkMaster(name);
+    out.push({ name, mac, ...(master ? { master } : {}) });
+  }
+  return out;
+}

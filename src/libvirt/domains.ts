@@ -1,3 +1,4 @@
+import { libvirtUri } from './virsh.js';
 import { NatnsError } from '../domain/errors.js';
 
 /** Domains through the @unraid/libvirt binding, loaded only by the commands that need it. */
@@ -9,7 +10,7 @@ export interface Domains {
   close(): Promise<void>;
 }
 
-export async function openDomains(uri = 'qemu:///system'): Promise<Domains> {
+export async function openDomains(uri = libvirtUri()): Promise<Domains> {
   const { Hypervisor } = await import('@unraid/libvirt');
   const hv = new Hypervisor({ uri });
   try {

@@ -3,11 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runChecked } from '../sys/run.js';
 
-/** The network calls @unraid/libvirt lacks, through virsh (never from a hook: it would deadlock). */
-const CONNECT = ['-c', 'qemu:///system'];
+/**
+ * The libvirt natns's commands ask: the system's, unless NATNS_LIBVIRT_URI names another (the
+ * tests point it at libvirt's built-in test driver, or at a libvirtd of their own).
+ */
+export function libvirtUri(): string {
+  return process.env.NATNS_LIBVIRT_URI || 'qemu:///system';
+}
 
+/** The network calls @unraid/libvirt lacks, through virsh (never from a hook: it would deadlock). */
 export async function virsh(args: string[], what: string, input?: string): Promise<string> {
-  return runChecked('virsh', [...CONNECT, ...args], what, input);
+  return runChecked('virsh', ['-c', libvirtUri(), ...args], what, input);
 }
 
 /** virsh reads XML from a file only (Node's stdin pipes are sockets, which /dev/stdin cannot open). */
@@ -27,8 +33,8 @@ export async function netStart(name: string): Promise<void> {
 
 /** Stop and forget a network; a network that is already stopped or gone is fine. */
 export async function netRemove(name: string): Promise<void> {
-  await run('virsh', [...CONNECT, 'net-destroy', name]);
-  await run('virsh', [...CONNECT, 'net-undefine', name]);
+  await run('virsh', ['-c', libvirtUri(), 'net-destroy', name]);
+  await run('virsh', ['-c', libvirtUri(), 'net-undefine', name]);
 }
 
 export async function netNames(): Promise<string[]> {
@@ -38,7 +44,7 @@ export async function netNames(): Promise<string[]> {
 
 /** What libvirt says of one network; undefined when it defines none by that name. */
 export async function netInfo(name: string): Promise<{ active: boolean; persistent: boolean; autostart: boolean; bridge?: string } | undefined> {
-  const r = await run('virsh', [...CONNECT, 'net-info', name]);
+  const r = await run('virsh', ['-c', libvirtUri(), 'net-info', name]);
   if (r.exitCode !== 0) return undefined;
   const field = (key: string) => new RegExp(`^${key}:\\s+(\\S+)`, 'm').exec(r.stdout)?.[1];
   const bridge = field('Bridge');

@@ -114,7 +114,7 @@ test('three guests with the same address on three networks with the same subnet,
   await domains.remove(net1.guest);
   await domains.close();
   expect((await virsh('net-destroy', net1.name)).exitCode).toBe(0);
-  expect((await mappings())[0]!.state).toBe('down');
+  expect((await mappings())[0]!.state).toBe('stopped');
   expect((await virsh('net-start', net1.name)).exitCode).toBe(0);
   expect((await mappings())[0]).toEqual(before[0]);
 

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, HOOK, type Sandbox } from './sandbox.js';
+import { CLI, HOOK, QEMU_HOOK, type Sandbox } from './sandbox.js';
 import { networkXml } from './xml.js';
 
 /**
@@ -18,7 +18,12 @@ export class PrivateLibvirtd {
   private daemon?: { pid?: number | undefined; kill: (s?: NodeJS.Signals) => boolean } & PromiseLike<unknown>;
   private readonly dir: string;
 
-  constructor(private readonly sb: Sandbox) {
+  /**
+   * `qemu`: run QEMU guests too. This build's qemu hook goes in beside the network hook, and a
+   * qemu.conf of the daemon's own has QEMU run as root without a security driver and write its
+   * output to files (the host's virtlogd socket is not in the daemon's empty /run/libvirt).
+   */
+  constructor(private readonly sb: Sandbox, private readonly options: { qemu?: boolean } = {}) {
     this.dir = join(sb.dir, 'libvirt');
   }
 
@@ -45,6 +50,13 @@ if [ "$2" = started ] && [ -e '${this.pauseFile}' ]; then
 fi
 exit $rc
 `, { mode: 0o755 });
+    const qemuHook = join(this.dir, 'qemu-hook');
+    writeFileSync(qemuHook, `#!/bin/sh
+${env}
+exec '${process.execPath}' '${QEMU_HOOK}' "$@"
+`, { mode: 0o755 });
+    const qemuConf = join(this.dir, 'qemu.conf');
+    writeFileSync(qemuConf, 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n');
     // Only inside the new mount namespace: the mount holding each folder stops propagating (on a
     // host whose / is shared the tmpfs would otherwise show up outside), while /run/netns, a mount
     // of its own, stays shared with the host.
@@ -63,9 +75,10 @@ for real in $(for t in iptables ip6tables ebtables; do p=$(command -v "$t") && r
 done
 mkdir -p /etc/libvirt/hooks
 cp "$0" /etc/libvirt/hooks/network
+if [ -n "$1" ]; then cp "$1" /etc/libvirt/hooks/qemu; cp "$2" /etc/libvirt/qemu.conf; fi
 echo ready
 exec sleep infinity`;
-    const holder = execa('unshare', ['-m', '--propagation', 'unchanged', 'sh', '-c', hold, hook], { reject: false, buffer: false });
+    const holder = execa('unshare', ['-m', '--propagation', 'unchanged', 'sh', '-c', hold, hook, ...(this.options.qemu ? [qemuHook, qemuConf] : [])], { reject: false, buffer: false });
     this.sb.children.push(holder);
     this.holder = holder;
     await new Promise<void>((resolve, reject) => {
@@ -118,7 +131,7 @@ exec sleep infinity`;
 
   /** The natns command where this libvirtd is the system's. */
   async cli(args: string[]) {
-    return execa('nsenter', [this.mountNs, process.execPath, CLI, ...args], { reject: false, env: this.sb.env });
+    return execa('nsenter', [this.mountNs, process.execPath, CLI, ...args], { reject: false, env: { ...this.sb.env, NATNS_LIBVIRT_URI: 'qemu:///system' } });
   }
 
   /** Define a natns network in this libvirtd (the same XML shape the hook tests use). */
@@ -148,6 +161,10 @@ exec sleep infinity`;
   /** Stop the daemon and leave the namespace; the sandbox removes the bridges and routers it made. */
   async stop(): Promise<void> {
     rmSync(this.pauseFile, { force: true });
+    // Guests outlive their libvirtd: stop them first.
+    if (this.options.qemu && this.daemon) {
+      for (const name of (await this.virsh('list', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean)) await this.virsh('destroy', name);
+    }
     this.daemon?.kill('SIGTERM');
     await this.daemon;
     this.holder?.kill('SIGKILL');

@@ -35,6 +35,9 @@ export class Sandbox {
     NATNS_CONFIG: join(this.dir, 'config.json'),
     NATNS_STATE_DIR: join(this.dir, 'state'),
     NATNS_LOG_DIR: join(this.dir, 'log'),
+    // What the CLI asks libvirt: its built-in test driver (no daemon, none of natns's networks),
+    // not the machine's libvirtd, whose networks are other tests' and the admin's.
+    NATNS_LIBVIRT_URI: 'test:///default',
   };
   private readonly networks: { name: string; uuid: string }[] = [];
   readonly children: (PromiseLike<unknown> & { kill: (s?: NodeJS.Signals) => boolean })[] = [];

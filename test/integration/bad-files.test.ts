@@ -131,7 +131,7 @@ test('repair moves bad files aside, kept, and rebuilds the records and leases fr
   const after = await sb.cli(['list', '--json']);
   expect(after.exitCode).toBe(0);
   expect((JSON.parse(after.stdout) as { network: string; upstream: { address: string }; state: string }[]).map((m) => [m.network, m.upstream.address, m.state])).toEqual([
-    [a.name, '198.51.100.100', 'up'], [b.name, '198.51.100.101', 'up'], [c.name, '198.51.100.102', 'up'], [d.name, '198.51.100.105', 'up'], [s.name, '198.51.100.103', 'down'],
+    [a.name, '198.51.100.100', 'up'], [b.name, '198.51.100.101', 'up'], [c.name, '198.51.100.102', 'up'], [d.name, '198.51.100.105', 'up'], [s.name, '198.51.100.103', 'stopped'],
   ]);
   const clean = await sb.cli(['check']);
   expect(lines(clean.stdout).filter((l) => l.includes(sb.id) || l.includes(sb.dir) || devices.some((x) => l.includes(x)))).toEqual([]);

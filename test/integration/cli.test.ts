@@ -99,7 +99,7 @@ test('check --repair --dry-run says what it would remove and changes nothing', a
   expect(text.stdout.split('\n')[0]).toBe(`would remove the router of inactive network ${net.name}`);
   const real = await sb.cli(['check', net.name, '--repair']);
   expect(real.stdout).toBe(`removed the router of inactive network ${net.name}`);
-  expect((JSON.parse((await sb.cli(['list', '--json'])).stdout) as { state: string }[]).map((m) => m.state)).toEqual(['down']);
+  expect((JSON.parse((await sb.cli(['list', '--json'])).stdout) as { state: string }[]).map((m) => m.state)).toEqual(['stopped']);
 });
 
 test('natns exec returns the program\'s code, 127 for a program that does not exist and 126 for one that cannot run', async () => {
@@ -141,7 +141,7 @@ test('release says what goes with the lease, and needs --force when admin forwar
 test('list refuses an invalid config file (exit 2, naming the file and the key) instead of listing as if all were well', async () => {
   sb.writeConfig({ pools: { default: { bridge: provider, subnet: '198.51.100.0/24', gateway: '198.51.100.1', first: '198.51.100.100', last: '198.51.100.199', colour: 'blue' } } });
   const r = await sb.cli(['list']);
-  expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 2, out: '', err: `natns: ${sb.env.NATNS_CONFIG}: pool "default": unknown key(s) colour` });
+  expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 2, out: '', err: `natns: ${sb.env.NATNS_CONFIG}: pools.default.colour is not a setting natns knows here (known: bridge, subnet, gateway, first, last, hostAccess, prefixLength)` });
 });
 
 test('metadata in a mistyped natns namespace is refused at start begin in words; other events and plain networks pass', async () => {

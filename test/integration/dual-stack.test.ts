@@ -256,7 +256,9 @@ test('an IPv6-only network: guests configure themselves by SLAAC and reach the u
   expect((await sh('ip', ['-n', ns, '-4', 'addr', 'show', 'scope', 'global'])).stdout).toBe('');
   expect((await sh('ip', ['-n', ns, '-4', 'route', 'show'])).stdout).toBe('');
   expect(JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout).differences).toEqual([]);
-  expect((await sb.cli(['list'])).stdout).toMatch(new RegExp(`${net.name} .* - +- +fd00::1/64 +2001:db8:100::100/64 `));
+  expect((await sb.cli(['list', '--wide'])).stdout).toMatch(new RegExp(`${net.name} .* - +- +fd00::1/64 +2001:db8:100::100/64 `));
+  // In 80 columns an IPv6-only network shows its IPv6 side.
+  expect((await sb.cli(['list'])).stdout).toMatch(new RegExp(`${net.name} +\\S+ +fd00::1/64 +2001:db8:100::100/64 +up$`, 'm'));
   expect((await netDestroy(sb, net)).exitCode).toBe(0);
   expect(await sb.leftovers()).toEqual([]);
 });

@@ -148,7 +148,14 @@ test('natns show lists the guests plugged into a network, from the port events',
   const port = { port: randomUUID(), vm: 'web1', vmUuid: randomUUID(), mac: '52:54:00:12:34:99' };
   expect((await sb.hook([net.name, 'port-created', 'begin', '-'], portHookData(net.xml, port))).exitCode).toBe(0);
   let show = JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout);
-  expect(show.guests).toEqual([{ vm: 'web1', mac: '52:54:00:12:34:99' }]);
+  // No tap carries it yet: recorded, not attached.
+  expect(show.guests).toEqual([{ vm: 'web1', mac: '52:54:00:12:34:99', attached: false }]);
+  // The guest's tap, as libvirt makes it (the guest's MAC with 0xfe first), on the bridge.
+  const tap = sb.name('tap');
+  await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+  expect((await sh('ip', ['link', 'set', 'dev', tap, 'address', 'fe:54:00:12:34:99', 'master', net.bridge, 'up'])).exitCode).toBe(0);
+  show = JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout);
+  expect(show.guests).toEqual([{ vm: 'web1', mac: '52:54:00:12:34:99', attached: true }]);
   expect((await sb.cli(['show', net.name])).stdout).toMatch(/Guests attached:\n {2}web1 {2}52:54:00:12:34:99/);
   expect((await sb.hook([net.name, 'port-deleted', 'begin', '-'], portHookData(net.xml, port))).exitCode).toBe(0);
   show = JSON.parse((await sb.cli(['show', net.name, '--json'])).stdout);

@@ -258,8 +258,10 @@ test('the active agent dies: the other host takes over within 3 s (median of 3),
   const status = JSON.parse((await a.cli(['agent', 'status', '--json'])).stdout) as { networks: { host: string; since: string }[] };
   expect(status.networks[0]!.host).toBe((await isActive(a)) ? 'kvm-a' : 'kvm-b');
   for (const h of [a, b]) {
-    const [row] = JSON.parse((await h.cli(['list', '--json'])).stdout) as { stretch: { vni: number; active: boolean; host: string; since: string } }[];
+    const [row] = JSON.parse((await h.cli(['list', '--json'])).stdout) as { state: string; stretch: { vni: number; active: boolean; host: string; since: string } }[];
     expect(row!.stretch).toMatchObject({ vni: VNI, active: await isActive(h), host: status.networks[0]!.host });
+    // Active or standing by (sides down, no routes, no DHCP), each router is as planned.
+    expect(row!.state).toBe('up');
     expect(Date.parse(row!.stretch.since)).toBeGreaterThan(Date.now() - 60_000);
   }
 });

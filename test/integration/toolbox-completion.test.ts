@@ -57,7 +57,7 @@ test('bash completion: commands, options and their values, and network, pool and
     expect(await complete('natns network create x --patch ')).toEqual(['macvlan', 'veth']);
     expect(await complete('natns network create x --pool s')).toEqual(['spare']);
     expect(await complete('natns network create x --gateway 10.0.0.1/24 --')).toEqual(expect.arrayContaining(['--autostart', '--bridge', '--dhcp', '--json', '--start']));
-    expect(await complete('natns list --')).toEqual(['--all-hosts', '--help', '--json']);
+    expect(await complete('natns list --')).toEqual(['--all-hosts', '--help', '--json', '--wide']);
     expect(await complete('natns ipam migrate --to ')).toEqual(['etcd']);
     expect(await complete(`natns exec ${net} -- nf`)).toContain('nft');
   } finally {

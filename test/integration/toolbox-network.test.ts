@@ -114,7 +114,8 @@ test('network create defines (and starts) from the template, choosing a free bri
   const deleted = await cli(['network', 'delete', n1, '--force']);
   expect(deleted).toEqual({ code: 0, out: `stopped network ${n1}\nundefined network ${n1}\nreleased 198.51.100.200 of network ${n1}`, err: '' });
   expect((await libvirt.virsh('net-info', n1)).exitCode).not.toBe(0);
-  expect(await json(['list'])).toEqual([]);
+  // n2 stays defined, never started: list shows it as stopped, with no upstream yet.
+  expect(await json(['list'])).toEqual([expect.objectContaining({ network: n2, state: 'stopped', bridge: b2 })]);
   expect(await json(['pool', 'list'])).toMatchObject([{ pool: 'default', used: 0 }, { pool: 'spare', used: 0 }]);
   expect(existsSync(`/sys/class/net/${created.bridge}`)).toBe(false);
   expect(await sb.leftovers()).toEqual([]);

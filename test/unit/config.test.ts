@@ -33,8 +33,10 @@ describe('host config', () => {
     ['the broadcast address in the range', { last: '198.51.100.255' }, /network or broadcast/],
     ['a bad subnet', { subnet: '198.51.100.0' }, /CIDR form/],
     ['a hostile bridge', { bridge: 'br0 up; reboot' }, /not a valid interface name/],
-    ['an unknown key', { typo: 1 }, /unknown key/],
-    ['a missing key', { gateway: undefined }, /needs "gateway"/],
+    ['an unknown key', { typo: 1 }, /^config.json: pools.default.typo is not a setting natns knows here \(known: bridge, subnet, gateway, first, last, hostAccess, prefixLength\)$/],
+    ['a missing key', { gateway: undefined }, /^config.json: pools.default.gateway is missing: give the upstream gateway, like "198.51.100.1"$/],
+    ['a number for a string', { first: 100 }, /^config.json: pools.default.first must be a string like "198.51.100.100" \(got 100\)$/],
+    ['an unknown hostAccess', { hostAccess: 'sometimes' }, /^config.json: pools.default.hostAccess must be "deny" or "allow" \(got "sometimes"\)$/],
   ])('refuses %s', (_what, override, message) => {
     expect(refusal({ ...pool, ...override })).toMatch(message);
   });
@@ -75,18 +77,21 @@ describe('host and ipam settings', () => {
 
   test.each([
     ['a host name with a space', { host: 'kvm a' }, /config.json: "host": 'kvm a' is not a host name/],
-    ['a host that is not a string', { host: 7 }, /"host" must be a string/],
-    ['an unknown backend', { ipam: { backend: 'consul' } }, /"ipam": "backend" must be "files" or "etcd" \(got "consul"\)/],
-    ['etcd settings on the file backend', { ipam: { backend: 'files', endpoints: [] } }, /endpoints only apply to "backend": "etcd"/],
-    ['no endpoints', { ipam: { backend: 'etcd' } }, /"endpoints" must list etcd's client URLs/],
+    ['a host that is not a string', { host: 7 }, /^config.json: host must be a string like "kvm-a" \(got 7\)$/],
+    ['an unknown backend', { ipam: { backend: 'consul' } }, /^config.json: ipam.backend must be "files" or "etcd" \(got "consul"\)$/],
+    ['etcd settings on the file backend', { ipam: { backend: 'files', endpoints: [] } }, /^config.json: ipam.endpoints applies only to "backend": "etcd"$/],
+    ['no endpoints', { ipam: { backend: 'etcd' } }, /^config.json: ipam.endpoints is missing: give etcd's client URLs/],
+    ['an empty list of endpoints', { ipam: { backend: 'etcd', endpoints: [] } }, /^config.json: ipam.endpoints must list etcd's client URLs, like \["https:\/\/etcd1.example:2379"\] \(got none\)$/],
+    ['pools as a list', { pools: [pool] }, /^config.json: pools must be an object of named pools/],
+    ['an unknown top-level key', { pool: {} }, /^config.json: pool is not a setting natns knows here \(known: host, vxlanLocal, ipam, pools\)$/],
     ['an endpoint that is not a URL', { ipam: { ...etcd, endpoints: ['etcd1 2379'] } }, /endpoint 1: "etcd1 2379" is not a URL/],
     ['an endpoint of another scheme', { ipam: { ...etcd, endpoints: ['unix://etcd:2379'] } }, /endpoint 1: "unix:\/\/etcd:2379" must be an http:\/\/ or https:\/\/ URL/],
     ['an endpoint with a path', { ipam: { ...etcd, endpoints: ['https://etcd1:2379/v3'] } }, /must be only scheme, host and port/],
     ['an endpoint without a port', { ipam: { ...etcd, endpoints: ['https://etcd1'] } }, /needs its port \(etcd's client port is usually 2379\)/],
-    ['a prefix without slashes', { ipam: { ...etcd, prefix: 'natns' } }, /"prefix" must start and end with '\/'/],
-    ['a timeout of an hour', { ipam: { ...etcd, timeout: 3600 } }, /"timeout" must be a number of seconds from 0.1 to 60/],
-    ['a typo in ipam', { ipam: { ...etcd, endpoint: [] } }, /"ipam": unknown key\(s\) endpoint \(known: /],
-    ['a relative TLS path', { ipam: { ...etcd, tls: { ca: 'ca.pem' } } }, /"tls": "ca" must be the absolute path of a PEM file/],
+    ['a prefix without slashes', { ipam: { ...etcd, prefix: 'natns' } }, /^config.json: ipam.prefix must start and end with '\/' and hold no spaces, like "\/natns\/" \(got "natns"\)$/],
+    ['a timeout of an hour', { ipam: { ...etcd, timeout: 3600 } }, /^config.json: ipam.timeout must be a number of seconds from 0.1 to 60 \(got 3600\)$/],
+    ['a typo in ipam', { ipam: { ...etcd, endpoint: [] } }, /^config.json: ipam.endpoint is not a setting natns knows here \(known: backend, endpoints, prefix, tls, timeout\)$/],
+    ['a relative TLS path', { ipam: { ...etcd, tls: { ca: 'ca.pem' } } }, /^config.json: ipam.tls.ca must be the absolute path of a PEM file$/],
     ['a client certificate without its key', { ipam: { ...etcd, tls: { cert: '/c.pem' } } }, /"cert" and "key" go together/],
     ['TLS with a plain http endpoint', { ipam: { ...etcd, endpoints: ['http://127.0.0.1:2379'], tls: { ca: '/ca.pem' } } }, /"tls" is set but endpoint http:\/\/127.0.0.1:2379 is plain http/],
   ])('refuses %s', (_what, extra, message) => {
