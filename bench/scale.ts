@@ -39,7 +39,9 @@ export async function scale() {
   const id = `bs${process.pid.toString(16).slice(-4)}`;
   const dir = mkdtempSync(join(tmpdir(), 'natns-scale-'));
   chmodSync(dir, 0o755);
-  const env = { NATNS_CONFIG: join(dir, 'config.json'), NATNS_STATE_DIR: join(dir, 'state'), NATNS_LOG_DIR: join(dir, 'log') };
+  // libvirt's test driver, which defines none of its networks: list shows the bench's N alone, not
+  // also the networks this host's libvirt defines.
+  const env = { NATNS_CONFIG: join(dir, 'config.json'), NATNS_STATE_DIR: join(dir, 'state'), NATNS_LOG_DIR: join(dir, 'log'), NATNS_LIBVIRT_URI: 'test:///default' };
   // A /22 upstream pool in 10.x (no traffic is sent): room for 1000 networks.
   writeFileSync(env.NATNS_CONFIG, JSON.stringify({ pools: { scale: { bridge: `${id}-pb`, subnet: '10.250.0.0/22', gateway: '10.250.0.1', first: '10.250.0.10', last: '10.250.3.250' } } }));
   const ctx = makeContext(env.NATNS_STATE_DIR, env.NATNS_CONFIG);

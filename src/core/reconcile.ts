@@ -47,9 +47,11 @@ export interface LibvirtNetworks {
 export async function libvirtNetworks(): Promise<LibvirtNetworks> {
   // One virsh process, one connection: both lists, told apart by a line virsh echoes between them.
   const out = await virsh(['net-list --uuid ; echo natns-split ; net-list --uuid --inactive'], 'ask libvirt (virsh net-list)');
-  const [active = '', inactive = ''] = out.split('\nnatns-split\n');
-  const uuids = (text: string) => new Set(text.split('\n').map((l) => l.trim().toLowerCase()).filter((l) => /^[0-9a-f-]{36}$/.test(l)));
-  return { active: uuids(active), inactive: uuids(inactive) };
+  const lines = out.split('\n').map((l) => l.trim().toLowerCase());
+  const split = lines.indexOf('natns-split');
+  if (split < 0) throw new NatnsError(`ask libvirt (virsh net-list): its answer lacks the line between the two lists: ${out.trim().slice(0, 200)}`);
+  const uuids = (part: string[]) => new Set(part.filter((l) => /^[0-9a-f-]{36}$/.test(l)));
+  return { active: uuids(lines.slice(0, split)), inactive: uuids(lines.slice(split + 1)) };
 }
 
 /**

@@ -148,7 +148,11 @@ export function planRouter(input: RouterInput): DesiredRouter {
     ...(net.tproxy ? { tproxy: { mark: net.tproxy.mark, table: net.tproxy.table, ...(v4 ? {} : { ipv4: false as const }) } } : {}),
     // rp_filter off: a 1:1 guest's rewritten source arrives on `lan` although it routes via `wan`;
     // anti-spoofing is done by the nft table instead, which knows the subnets.
-    sysctls: v4 ? { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0' } : {},
+    // proxy_delay 0: the kernel holds a proxied ARP answer (1:1 addresses) up to 0.8 s by default,
+    // and a 1:1 guest's first contact from upstream waited that long.
+    sysctls: v4 ? {
+      'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', [`net.ipv4.conf.${NS_LAN}.rp_filter`]: '0', [`net.ipv4.neigh.${NS_WAN}.proxy_delay`]: '0',
+    } : {},
     hostSettings: deafBridge(net.bridge),
     ...(v4 ? {
       nft: renderNft({
@@ -183,7 +187,7 @@ function addIPv6(desired: DesiredRouter, input: RouterInput, v6: { private6: Rou
     ...desired.sysctls,
     'net.ipv6.conf.all.forwarding': '1',
     // Neighbour solicitations for 1:1 guests' public IPv6 addresses are answered from the proxy table only.
-    [`net.ipv6.conf.${NS_WAN}.proxy_ndp`]: '1',
+    [`net.ipv6.conf.${NS_WAN}.proxy_ndp`]: '1', [`net.ipv6.neigh.${NS_WAN}.proxy_delay`]: '0',
     ...Object.fromEntries([NS_LAN, NS_WAN].flatMap((d) => [
       [`net.ipv6.conf.${d}.disable_ipv6`, '0'], [`net.ipv6.conf.${d}.accept_ra`, '0'], [`net.ipv6.conf.${d}.accept_dad`, '0'],
     ])),

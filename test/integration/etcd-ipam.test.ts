@@ -326,6 +326,8 @@ function fakeVirsh(host: Host, defined: string[], active: string[] = []): Record
   mkdirSync(bin, { recursive: true });
   writeFileSync(join(bin, 'virsh'), `#!/bin/sh
 case "$*" in
+  # Both lists in one call, as natns asks them (libvirtNetworks): active, the marker, inactive.
+  *"echo natns-split"*) printf '%s\\n' ${active.join(' ')} natns-split ${defined.filter((d) => !active.includes(d)).join(' ')} ;;
   *"net-list --uuid --all"*) printf '%s\\n' ${defined.join(' ')} ;;
   *"net-list --uuid --inactive"*) printf '%s\\n' ${defined.filter((d) => !active.includes(d)).join(' ')} ;;
   *"net-list --uuid"*) printf '%s\\n' ${active.join(' ')} ;;

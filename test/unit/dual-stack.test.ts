@@ -163,8 +163,10 @@ describe('dual-stack plan', () => {
       'route replace default via 2001:db8:100::1 dev wan',
     ]);
     expect(c.sysctls).toEqual({
-      'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0',
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.neigh.wan.proxy_delay': '0', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0',
       'net.ipv6.conf.all.forwarding': '1', 'net.ipv6.conf.wan.proxy_ndp': '1',
+      'net.ipv6.neigh.wan.proxy_delay': '0',
       'net.ipv6.conf.lan.disable_ipv6': '0', 'net.ipv6.conf.lan.accept_ra': '0', 'net.ipv6.conf.lan.accept_dad': '0',
       'net.ipv6.conf.wan.disable_ipv6': '0', 'net.ipv6.conf.wan.accept_ra': '0', 'net.ipv6.conf.wan.accept_dad': '0',
     });

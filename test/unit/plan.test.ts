@@ -35,7 +35,7 @@ describe('plan', () => {
     expect(plan.lan.mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     expect(plan.lan.mac).not.toBe(plan.wan.mac);
     expect(plan.routes).toEqual([{ dst: 'default', via: '198.51.100.1', dev: 'wan' }]);
-    expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0' });
+    expect(plan.sysctls).toEqual({ 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.lan.rp_filter': '0', 'net.ipv4.neigh.wan.proxy_delay': '0' });
   });
 
   test('renders the nft table exactly (golden)', () => {
