@@ -1,13 +1,17 @@
 /**
- * 1:1 stateless NAT: tc `nat` action against stateless nftables (the mechanism natns uses),
- * each against plain routing (no NAT) and against stateful NAT as host NAT does it (conntrack:
- * DNAT in, SNAT out) in the same run. Topology, all in throwaway namespaces:
+ * 1:1 NAT: natns's stateless rules (its own table, rendered by this tree's planner) against the
+ * same router publishing the guest through conntrack (DNAT in, SNAT out, as host NAT does it),
+ * and against plain routing (no NAT), in the same run; tc `nat` too where the kernel has it.
+ * Topology, all in throwaway namespaces:
  *   guest 10.0.0.100 ── router (lan 10.0.0.1 | wan 198.51.100.100) ── upstream 198.51.100.1
- * The guest's public address is 198.51.100.150. Throughput: iperf3 upstream → public address
- * (inbound, rewritten to the guest) and guest → upstream (outbound); install time: applying the
- * rules, median of 20.
+ * The guest's public address is 198.51.100.150; BENCH_ONETOONE_GUESTS (1..50, default 1) gives
+ * the router that many 1:1 guests, the measured one's rules last. Throughput: iperf3 upstream →
+ * public address (inbound, rewritten to the guest) and guest → upstream (outbound); install
+ * time: applying the rules, median of 20.
  */
 import { spawnSync } from 'node:child_process';
+import type { OneToOne } from '../src/domain/model.js';
+import { nftReplaceScript, planRouter } from '../src/plan/router.js';
 import * as progress from './progress.js';
 import { median, round } from './stats.js';
 
@@ -51,42 +55,60 @@ function topology(): void {
   ].join('\n') + '\n');
 }
 
-const NFT = `table ip bench
-delete table ip bench
-table ip bench {
-\tchain raw {
-\t\ttype filter hook prerouting priority raw; policy accept;
-\t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack
-\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip saddr set 198.51.100.150 notrack
-\t}
-}
-`;
+/** The guest measured, and the other 1:1 guests the router holds (BENCH_ONETOONE_GUESTS in all). */
+const MEASURED = { owner: 'bench-guest', private: '10.0.0.100', public: '198.51.100.150' };
+const GUESTS = Math.max(1, Math.min(50, Number(process.env.BENCH_ONETOONE_GUESTS ?? 1)));
 
-// The same mapping with connection tracking, the way host NAT publishes a guest.
-const STATEFUL = `table ip bench
-delete table ip bench
-table ip bench {
-\tchain pre {
-\t\ttype nat hook prerouting priority dstnat; policy accept;
-\t\tiifname "wan" ip daddr 198.51.100.150 dnat to 10.0.0.100
-\t}
-\tchain post {
-\t\ttype nat hook postrouting priority srcnat; policy accept;
-\t\toifname "wan" ip saddr 10.0.0.100 snat to 198.51.100.150
-\t}
+/** This tree's plan for the router namespace (its devices are named lan and wan, as natns's). */
+function plan(oneToOne: OneToOne[]) {
+  return planRouter({
+    network: { name: `${id}-net`, uuid: '7a3c2f1e-0b4d-4c5e-9f60-1a2b3c4d5e6f', bridge: `${id}b`, private: { address: '10.0.0.1', prefix: 24 } },
+    lease: { bridge: `${id}p`, address: '198.51.100.100', prefix: 24, gateway: '198.51.100.1' },
+    mtu: { lan: 1500, wan: 1500 },
+    oneToOne,
+  });
 }
-`;
+
+/** The 1:1 guests: the measured one, and others that sort before it (their rules come first). */
+export function benchMappings(guests: number): OneToOne[] {
+  return [...Array.from({ length: guests - 1 }, (_, i) => ({ owner: `other-${i}`, private: `10.0.0.${101 + i}`, public: `198.51.100.${101 + i}` })), MEASURED];
+}
+
+/** natns's own table for a router with these 1:1 guests, as natns loads it. */
+export function statelessScript(oneToOne: OneToOne[]): string {
+  return nftReplaceScript(plan(oneToOne));
+}
+
+/**
+ * The same router publishing the same guests through conntrack, the way host NAT publishes a
+ * guest: natns's table without its stateless rules, DNAT in, SNAT out (before the network's
+ * own SNAT), and the DNATed connections let through the forward chain.
+ */
+export function statefulScript(oneToOne: OneToOne[]): string {
+  const lines = nftReplaceScript(plan([])).split('\n');
+  const at = (needle: string) => lines.findIndex((l) => l.includes(needle));
+  const fwd = lines.findIndex((l, i) => i > at('chain forward {') && l.includes('comment "natns:established"'));
+  lines.splice(fwd + 1, 0, '\t\tct status dnat accept comment "bench:dnat"');
+  lines.splice(at('comment "natns:snat"'), 0, ...oneToOne.map((o) => `\t\toifname "wan" ip saddr ${o.private} snat to ${o.public} comment "bench:1to1"`));
+  lines.splice(at('\tchain input {'), 0,
+    '\tchain prerouting {', '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+    ...oneToOne.map((o) => `\t\tiifname "wan" ip daddr ${o.public} dnat to ${o.private} comment "bench:1to1"`), '\t}', '');
+  lines.splice(at('comment "natns:antispoof-wan"'), 0, ...oneToOne.map((o) => `\t\tiifname "wan" ip saddr ${o.public} drop comment "natns:antispoof-wan"`));
+  return lines.join('\n');
+}
+
+let mappings: OneToOne[] = [];
 
 function installNft(): void {
-  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], NFT);
+  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], statelessScript(mappings));
 }
 
 function installStateful(): void {
-  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], STATEFUL);
+  must('ip', ['netns', 'exec', NS.router, 'nft', '-f', '-'], statefulScript(mappings));
 }
 
 function removeNat(): void {
-  run('ip', ['netns', 'exec', NS.router, 'nft', 'delete', 'table', 'ip', 'bench']);
+  run('ip', ['netns', 'exec', NS.router, 'nft', 'delete', 'table', 'ip', 'natns']);
   run('tc', ['-n', NS.router, 'qdisc', 'del', 'dev', 'wan', 'ingress']);
   run('tc', ['-n', NS.router, 'qdisc', 'del', 'dev', 'lan', 'ingress']);
 }
@@ -114,6 +136,7 @@ function iperf(target: string, direction: 'in' | 'out' = 'in'): number {
 }
 
 export async function oneToOne() {
+  mappings = benchMappings(GUESTS);
   topology();
   try {
     const tcError = installTc();
@@ -155,6 +178,7 @@ export async function oneToOne() {
     result.nftVsRouted = round(median(gbps.nft!) / median(gbps.routed!));
     result.nftVsStatefulIn = round(median(gbps.nft!) / median(gbps.stateful!));
     result.nftVsStatefulOut = round(median(gbps.nftOut!) / median(gbps.statefulOut!));
+    result.guests = GUESTS;
     if (tcError) result.tc = `unavailable on this kernel: ${tcError}`;
     else result.tcVsNft = round(median(gbps.tc!) / median(gbps.nft!));
     return result;

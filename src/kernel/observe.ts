@@ -1,4 +1,5 @@
 import { NFT_TABLE } from '../domain/names.js';
+import { unwrapElements } from '../plan/nft-text.js';
 import { NOTHING, type FdbEntry, type IpLink, type IpNeighbor, type IpRoute, type IpRule, type ObservedRouter } from '../plan/observed.js';
 import type { DesiredRouter } from '../plan/router.js';
 import { Netns } from './netns.js';
@@ -70,8 +71,8 @@ async function observeInside(desired: DesiredRouter) {
   keys.forEach((k, i) => {
     if (sysctl.exitCode === 0 && values[i] !== undefined) sysctls[k] = values[i]!.trim();
   });
-  if (!dualStack) return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? nft.stdout : undefined };
-  const ruleset = nft.exitCode === 0 ? nft.stdout : '';
+  if (!dualStack) return { ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, nft: nft.exitCode === 0 ? unwrapElements(nft.stdout) : undefined };
+  const ruleset = nft.exitCode === 0 ? unwrapElements(nft.stdout) : '';
   return {
     ns: links, routes, tableRoutes, proxyNeighbors, rules, sysctls, ...(docs6 ? { rules6: (docs6.flat() as IpRule[]) } : {}),
     nft: tableOf(ruleset, 'ip'), nft6: tableOf(ruleset, 'ip6'),

@@ -48,3 +48,11 @@ export function countChain(): string[] {
     `\t}`,
   ];
 }
+
+/**
+ * nft prints a long set or map element list over several lines (a comma, a newline, tabs and
+ * spaces); natns renders it on one. Observed tables are unwrapped before they are compared.
+ */
+export function unwrapElements(listed: string): string {
+  return listed.replace(/,\n\t+ +(?=\S)/g, ', ');
+}

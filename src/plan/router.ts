@@ -1,4 +1,4 @@
-import { cidrText, familyOf, isLinkLocal, linkLocalFromMac, subnetText } from '../domain/address.js';
+import { cidrText, compareAddresses, familyOf, isLinkLocal, linkLocalFromMac, subnetText } from '../domain/address.js';
 import type { ForwardRule, InputRule, NetworkSpec, OneToOne, PatchKind, TproxySpec, Upstream, Upstream6 } from '../domain/model.js';
 import { hostDeviceNames, namespaceName, NFT_TABLE, NS_LAN, NS_WAN, routerMac } from '../domain/names.js';
 import { countChain, nftMark, nftPorts, serviceInputs } from './nft-text.js';
@@ -257,21 +257,31 @@ function renderNft(v: {
   network: string; uuid: string; privateNet: string; upstreamAddress: string; privateAddress: string; forwards: ForwardRule[];
   hostAddresses: string[]; oneToOne: OneToOne[]; tproxy?: TproxySpec; dhcp: boolean; inputs: InputRule[];
 }): string {
+  const oneToOne = v.oneToOne.length > 0;
   const lines = [
     `table ip ${NFT_TABLE} {`,
     `\tcomment "natns router for network ${v.network} (${v.uuid})"`,
+    // The 1:1 guests as two maps, public -> private and back: one lookup per packet whatever
+    // their number, where a rule pair per guest cost every packet up to two rules per guest.
+    ...(oneToOne ? [
+      ...addressMap(ONE_TO_ONE_IN, v.oneToOne.map((o) => [o.public, o.private])),
+      ...addressMap(ONE_TO_ONE_OUT, v.oneToOne.map((o) => [o.private, o.public])),
+    ] : []),
     `\tchain raw {`,
     `\t\ttype filter hook prerouting priority raw; policy accept;`,
     // One rule per source: nft prints adjacent set elements back as ranges, which the plan would
-    // have to mimic to compare.
-    ...[v.privateNet, v.upstreamAddress, ...v.oneToOne.map((o) => o.public)].map((a) => `\t\tiifname "${NS_WAN}" ip saddr ${a} drop comment "natns:antispoof-wan"`),
+    // have to mimic to compare. The 1:1 addresses are the keys of their map, one lookup.
+    ...[v.privateNet, v.upstreamAddress].map((a) => `\t\tiifname "${NS_WAN}" ip saddr ${a} drop comment "natns:antispoof-wan"`),
     // Stateless 1:1 NAT: rewritten before routing and never tracked, so every protocol and both
     // directions work, and the SNAT below (a conntrack NAT hook) never sees these packets. The
-    // network's own upstream address stays tracked, so its published ports work by hairpin.
-    ...v.oneToOne.flatMap((o) => [
-      `\t\tiifname "${NS_WAN}" ip daddr ${o.public} ip daddr set ${o.private} notrack comment "natns:1to1:${o.owner}"`,
-      `\t\tiifname "${NS_LAN}" ip saddr ${o.private} ip daddr != ${v.privateNet} ip daddr != ${v.upstreamAddress} ip saddr set ${o.public} notrack comment "natns:1to1:${o.owner}"`,
-    ]),
+    // network's own upstream address stays tracked, so its published ports work by hairpin. A
+    // packet whose address is not in the map ends the rule at the lookup: neither rewritten nor
+    // untracked.
+    ...(oneToOne ? [
+      `\t\tiifname "${NS_WAN}" ip saddr @${ONE_TO_ONE_IN} drop comment "natns:antispoof-wan"`,
+      `\t\tiifname "${NS_WAN}" ip daddr set ip daddr map @${ONE_TO_ONE_IN} notrack comment "natns:1to1"`,
+      `\t\tiifname "${NS_LAN}" ip daddr != ${v.privateNet} ip daddr != ${v.upstreamAddress} ip saddr set ip saddr map @${ONE_TO_ONE_OUT} notrack comment "natns:1to1"`,
+    ] : []),
     `\t}`,
     ``,
   ];
@@ -326,6 +336,25 @@ function renderNft(v: {
     ``,
   );
   return lines.join('\n');
+}
+
+/** The 1:1 maps of the `ip natns` table: public -> private, and private -> public. */
+export const ONE_TO_ONE_IN = 'one_to_one_in';
+export const ONE_TO_ONE_OUT = 'one_to_one_out';
+
+/**
+ * An address -> address map, its elements in the order nft prints them back (by key, as
+ * numbers) on one line; natns unwraps nft's long element lines when it observes a table.
+ */
+function addressMap(name: string, pairs: [string, string][]): string[] {
+  const sorted = [...pairs].sort((a, b) => compareAddresses(a[0], b[0]));
+  return [
+    `\tmap ${name} {`,
+    `\t\ttype ipv4_addr : ipv4_addr`,
+    `\t\telements = { ${sorted.map(([k, x]) => `${k} : ${x}`).join(', ')} }`,
+    `\t}`,
+    ``,
+  ];
 }
 
 /**

@@ -61,7 +61,8 @@ test('1:1: two guests 10.0.0.100 on same-subnet networks (veth and macvlan patch
   }
   // Without conntrack: the namespace keeps no state for these flows.
   const ct = await sh('ip', ['netns', 'exec', `natns-${nets[0]!.name}`, 'nft', 'list', 'table', 'ip', 'natns']);
-  expect(ct.stdout).toContain('ip daddr set 10.0.0.100 notrack');
+  expect(ct.stdout).toContain('elements = { 198.51.100.150 : 10.0.0.100 }');
+  expect(ct.stdout).toContain('ip daddr set ip daddr map @one_to_one_in notrack');
 
   // An address already held is refused in an admin's words.
   const taken = domainXml({ name: sb.name('vm3'), uuid: randomUUID(), network: nets[1]!.name, mac: '52:54:00:bb:09:01', metadata: `<natns:address network="${nets[1]!.name}" ip="10.0.0.101"/><natns:public network="${nets[1]!.name}" address="198.51.100.150"/>` });

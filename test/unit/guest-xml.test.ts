@@ -2,6 +2,7 @@ import { readDomain } from '../../src/libvirt/domain-xml.js';
 import { child, parseXml } from '../../src/libvirt/xml.js';
 import { parseLeases, planDhcp } from '../../src/plan/dnsmasq.js';
 import { planRouter } from '../../src/plan/router.js';
+import { unwrapElements } from '../../src/plan/nft-text.js';
 import { domainXml } from '../helpers/hooknet.js';
 
 const UUID = '0d6f6a1e-5d8b-4b8e-9a51-2f0a4e3c7b21';
@@ -128,6 +129,23 @@ describe('1:1 and transparent proxy', () => {
     expect(() => read('<natns:address network="priv0" ip="10.0.0.100"/><natns:public network="priv0" address="198.51.100.150" pool="p"/>')).toThrow(/either address="..." or pool="..."/);
   });
 
+  test('1:1 guests are two maps sorted by key as numbers, whatever their number; nft\'s wrapped element lines unwrap to the plan', () => {
+    const oneToOne = ['198.51.100.160', '198.51.100.9', '198.51.100.150'].map((pub, i) => ({ owner: `g${i}`, private: `10.0.0.${100 + i}`, public: pub }));
+    const plan = planRouter({
+      network: { name: 'n', uuid: UUID, bridge: 'virbr1', private: { address: '10.0.0.1', prefix: 24 } },
+      lease: { bridge: 'br0', address: '198.51.100.101', prefix: 24, gateway: '198.51.100.1' },
+      mtu: { lan: 1500, wan: 1500 }, oneToOne,
+    });
+    expect(plan.nft).toContain('\t\telements = { 198.51.100.9 : 10.0.0.101, 198.51.100.150 : 10.0.0.102, 198.51.100.160 : 10.0.0.100 }\n');
+    expect(plan.nft).toContain('\t\telements = { 10.0.0.100 : 198.51.100.160, 10.0.0.101 : 198.51.100.9, 10.0.0.102 : 198.51.100.150 }\n');
+    expect(plan.nft!.match(/natns:1to1"/g)).toHaveLength(3);
+    // As nft 1.0.6 lists a long element list.
+    const listed = plan.nft!.replace('elements = { 198.51.100.9 : 10.0.0.101, 198.51.100.150 : 10.0.0.102, ',
+      'elements = { 198.51.100.9 : 10.0.0.101, 198.51.100.150 : 10.0.0.102,\n\t\t\t     ');
+    expect(listed).not.toBe(plan.nft);
+    expect(unwrapElements(listed)).toBe(plan.nft);
+  });
+
   test('renders stateless rewriting, proxy ARP route, untracked accept and tproxy (golden)', () => {
     const plan = planRouter({
       network: {
@@ -144,13 +162,23 @@ describe('1:1 and transparent proxy', () => {
     ]);
     expect(plan.proxyNeighbors).toEqual(['198.51.100.150']);
     expect(plan.tproxy).toEqual({ mark: 1, table: 100 });
-    expect(plan.nft).toContain(`\tchain raw {
+    expect(plan.nft).toContain(`\tmap one_to_one_in {
+\t\ttype ipv4_addr : ipv4_addr
+\t\telements = { 198.51.100.150 : 10.0.0.100 }
+\t}
+
+\tmap one_to_one_out {
+\t\ttype ipv4_addr : ipv4_addr
+\t\telements = { 10.0.0.100 : 198.51.100.150 }
+\t}
+
+\tchain raw {
 \t\ttype filter hook prerouting priority raw; policy accept;
 \t\tiifname "wan" ip saddr 10.0.0.0/24 drop comment "natns:antispoof-wan"
 \t\tiifname "wan" ip saddr 198.51.100.101 drop comment "natns:antispoof-wan"
-\t\tiifname "wan" ip saddr 198.51.100.150 drop comment "natns:antispoof-wan"
-\t\tiifname "wan" ip daddr 198.51.100.150 ip daddr set 10.0.0.100 notrack comment "natns:1to1:guest-x"
-\t\tiifname "lan" ip saddr 10.0.0.100 ip daddr != 10.0.0.0/24 ip daddr != 198.51.100.101 ip saddr set 198.51.100.150 notrack comment "natns:1to1:guest-x"
+\t\tiifname "wan" ip saddr @one_to_one_in drop comment "natns:antispoof-wan"
+\t\tiifname "wan" ip daddr set ip daddr map @one_to_one_in notrack comment "natns:1to1"
+\t\tiifname "lan" ip daddr != 10.0.0.0/24 ip daddr != 198.51.100.101 ip saddr set ip saddr map @one_to_one_out notrack comment "natns:1to1"
 \t}
 
 \tchain mangle {
