@@ -1,6 +1,6 @@
 import { runAgent } from '../agent/agent.js';
 import { makeContext } from '../core/context.js';
-import { liveAgent, readRole } from '../core/role.js';
+import { liveAgent, stretchOf } from '../core/role.js';
 import { InputError } from '../domain/errors.js';
 import { wholeNumber } from '../domain/validate.js';
 import { table } from './output.js';
@@ -10,8 +10,8 @@ export async function status(options: { json?: boolean }): Promise<number> {
   const ctx = makeContext();
     const pid = liveAgent(ctx.stateDir);
   const nets = ctx.records.list().filter((r) => r.vxlan !== undefined).map((r) => {
-    const role = readRole(ctx.stateDir, r.uuid);
-    return { network: r.name, phase: r.phase, active: r.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
+    const { active, host, since } = stretchOf(r, ctx.stateDir);
+    return { network: r.name, phase: r.phase, active, host, since };
   });
   if (options.json) {
     process.stdout.write(JSON.stringify({ running: pid !== undefined, pid: pid ?? null, networks: nets }, null, 2) + '\n');

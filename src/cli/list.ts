@@ -1,6 +1,6 @@
 import { makeContext, type Context } from '../core/context.js';
 import { libvirtNetworks, libvirtSpecs } from '../core/reconcile.js';
-import { readRole } from '../core/role.js';
+import { stretchOf } from '../core/role.js';
 import { quickStates } from '../core/status.js';
 import { errorText } from '../domain/errors.js';
 import { cidrText, compareAddresses, linkLocalFromMac, type Cidr } from '../domain/address.js';
@@ -21,7 +21,7 @@ export function mapping(record: NetworkRecord, ctx: Context, state: MappingState
     ...(record.private6 && record.lease6 ? ipv6Mapping(record) : {}),
     state,
     // Stretched networks: whether this host's router is the active one, which host's is, since when.
-    ...(record.vxlan ? { stretch: stretchOf(record, ctx) } : {}),
+    ...(record.vxlan ? { stretch: stretchOf(record, ctx.stateDir) } : {}),
   };
 }
 
@@ -54,10 +54,6 @@ function ipv6Mapping(record: NetworkRecord) {
   };
 }
 
-export function stretchOf(record: NetworkRecord, ctx: Context): { vni: number; active: boolean; host: string | null; since: string | null } {
-  const role = readRole(ctx.stateDir, record.uuid);
-  return { vni: record.vxlan!.vni, active: record.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
-}
 
 export async function run(options: { allHosts?: boolean; json?: boolean; wide?: boolean }): Promise<number> {
   const json = options.json === true;

@@ -3,7 +3,7 @@ import { errorText, InputError, NatnsError, withContext } from '../domain/errors
 import { cidrText, familyOf, subnetText } from '../domain/address.js';
 import { upstreamBridgeOf, upstreamText, type AdminForward, type GuestRecord, type NetworkRecord, type NetworkSpec, type Phase, type Upstream, type Upstream6 } from '../domain/model.js';
 import { checkNoOverlap } from '../domain/validate.js';
-import { dnsmasqPid, DnsmasqError, ensureDnsmasq, seedLeases, stopDnsmasq } from '../kernel/dnsmasq.js';
+import { DnsmasqError, ensureDnsmasq, seedLeases, stopDnsmasq } from '../kernel/dnsmasq.js';
 import { deviceHolding, hostAddressesOn } from '../kernel/host.js';
 import { Netns } from '../kernel/netns.js';
 import { ensureRouter, removeNftFile, removeRouter } from '../kernel/router.js';
@@ -371,11 +371,9 @@ export async function applyRole(ctx: Context, uuid: string, role: Role, leases?:
   return ctx.network(record).withLock(async () => {
     writeRole(ctx.stateDir, uuid, role);
     const current = ctx.records.read(uuid);
-    if (current?.phase !== 'running' || !ctx.network(current).netns.exists()) return false;
-    const handle = ctx.network(current);
-    if (role.active && leases !== undefined && dnsmasqPid(handle.dhcpDir, handle.names.namespace) === undefined) {
-      seedLeases(handle.dhcpDir, handle.names.namespace, leases);
-    }
+    const handle = current && ctx.network(current);
+    if (current?.phase !== 'running' || !handle?.netns.exists()) return false;
+    if (role.active && leases !== undefined) seedLeases(handle.dhcpDir, handle.names.namespace, leases);
     await buildRouter(current, current, ctx);
     return true;
   });

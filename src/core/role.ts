@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NetworkRecord } from '../domain/model.js';
 import { ensureDir, readJsonFile, writeFileAtomic } from '../sys/files.js';
 
 /**
@@ -44,4 +45,10 @@ export function liveAgent(stateDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A stretched network as list, show and `agent status` say it: its VNI, whether this host's router is active, which host's is, since when. */
+export function stretchOf(record: NetworkRecord, stateDir: string): { vni: number; active: boolean; host: string | null; since: string | null } {
+  const role = readRole(stateDir, record.uuid);
+  return { vni: record.vxlan!.vni, active: record.phase === 'running' && role.active, host: role.host ?? null, since: role.since ?? null };
 }

@@ -160,12 +160,13 @@ function read(path: string): string | undefined {
 
 /**
  * Give a network's dnsmasq, before it starts, the leases another host's server handed out
- * (merged with this host's own): dnsmasq reads its leases file only at start-up. Refused while
- * it runs, since it would write its own view over them.
+ * (merged with this host's own): dnsmasq reads its leases file only at start-up. A running one
+ * keeps its own view (it would write it over them): false, and nothing written.
  */
-export function seedLeases(dir: string, namespace: string, shared: string): void {
-  if (dnsmasqPid(dir, namespace) !== undefined) throw new DnsmasqError(`dnsmasq in ${namespace} runs: its leases cannot be seeded`);
+export function seedLeases(dir: string, namespace: string, shared: string): boolean {
+  if (dnsmasqPid(dir, namespace) !== undefined) return false;
   prepareDhcpDir(dir);
   const file = join(dir, 'leases');
   writeFileAtomic(file, mergeLeases(read(file) ?? '', shared));
+  return true;
 }
